@@ -1,0 +1,177 @@
+"""flask commands: users, demo, secrets, settings, and the conformance commands."""
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable
+
+import click
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.permissions import ROLES
+from app.services import ServiceError
+
+users_cli = AppGroup("users", help="Staff accounts.")
+demo_cli = AppGroup("demo", help="Demo data.")
+secrets_cli = AppGroup("secrets", help="Encryption keys for credentials at rest.")
+routing_cli = AppGroup("routing", help="Supplier routing.")
+feeds_cli = AppGroup("feeds", help="Supplier stock feeds.")
+intake_cli = AppGroup("intake", help="Order intake from sales channels.")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the person comes to Dropdesk for.")
+@click.option("--name", default=None, help="Display name (default: the e-mail's local part).")
+@click.option("--generate-password", is_flag=True, help="Generate a password and print it once instead of prompting.")
+def create_user(email: str, role: str, name: str | None, generate_password: bool) -> None:
+    """Create a user; the password is prompted for, or generated and printed once."""
+    from app.services import users
+
+    if generate_password or not sys.stdin.isatty():
+        password, generated = users.generate_password(), True
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        generated = False
+    try:
+        user = users.create_user(email, role, password, name=name, actor="cli")
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    click.echo(f"Created {user.email} ({user.role}).")
+    if generated:
+        click.echo(f"Password (shown once): {password}")
+
+
+@users_cli.command("list")
+def list_users() -> None:
+    """List users with their role and status."""
+    from app.services import users
+
+    for user in users.list_users():
+        click.echo(f"{user.email:40} {user.role:8} {'active' if user.active else 'inactive'}")
+
+
+@demo_cli.command("seed")
+def seed_demo() -> None:
+    """Create demo users, suppliers, products, offers and stock (idempotent)."""
+    from app.services import demo
+
+    result = demo.seed()
+    if result.changed:
+        click.echo(f"Demo data: +{result.users} users, +{result.suppliers} suppliers, +{result.products} products, "
+                   f"+{result.offers} offers, +{result.stock_rows} stock rows.")
+    else:
+        click.echo("Demo data already present; nothing changed.")
+
+
+@demo_cli.command("logins")
+def demo_logins() -> None:
+    """Print the demo logins."""
+    from app.services import demo
+
+    for email, role in demo.demo_logins():
+        click.echo(f"  {role:8} {email} / {demo.DEMO_PASSWORD}")
+
+
+@secrets_cli.command("new-key")
+def new_key() -> None:
+    """Print a new Fernet key: put it first in SECRETS_KEYS, then run `flask secrets rotate`."""
+    click.echo(Fernet.generate_key().decode())
+
+
+@secrets_cli.command("rotate")
+def rotate_secrets() -> None:
+    """Re-encrypt every stored credential with the newest key of SECRETS_KEYS."""
+    from app.services import credentials
+
+    try:
+        count = credentials.rotate_all()
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    click.echo(f"Re-encrypted {count} stored credential set(s) with the newest key.")
+
+
+@click.command("settings")
+def settings() -> None:
+    """Print every setting, its default and meaning (the README's table)."""
+    from app.config import SETTINGS
+
+    click.echo("| Setting | Default | Meaning |\n|---|---|---|")
+    for s in SETTINGS:
+        click.echo(f"| `{s.name}` | {f'`{s.default}`' if s.default else '—'} | {s.meaning} |")
+
+
+def _scenario_files(paths: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.json")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise click.ClickException(f"{raw}: no such file or folder.")
+    return files
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def run_scenarios(paths: tuple[str, ...], evaluate: Callable[[dict], dict]) -> None:
+    """Print one JSON line per scenario file: `evaluate(scenario)` plus its name; errors name the file."""
+    failed = False
+    for path in _scenario_files(paths):
+        try:
+            scenario = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+            if not isinstance(scenario, dict):
+                raise ValueError("a scenario file holds one JSON object")
+            result = evaluate(scenario)
+        except (ValueError, KeyError, TypeError) as problem:
+            failed = True
+            click.echo(f"{path.name}: {problem}", err=True)
+            click.echo(json.dumps({"name": path.name, "error": str(problem)}))
+            continue
+        click.echo(json.dumps({"name": scenario.get("name", path.name), **result}, default=_json_default))
+    if failed:
+        sys.exit(1)
+
+
+@routing_cli.command("simulate")
+@click.argument("paths", nargs=-1, required=True)
+def routing_simulate(paths: tuple[str, ...]) -> None:
+    """Route each scenario file (ROUTING.md); prints plans, touches no database."""
+    from app.domain.routing import simulate_scenario
+
+    run_scenarios(paths, simulate_scenario)
+
+
+@feeds_cli.command("normalize")
+@click.argument("paths", nargs=-1, required=True)
+def feeds_normalize(paths: tuple[str, ...]) -> None:
+    """Normalize each feed scenario file (FEEDS.md); touches no database."""
+    from app.domain.feeds import normalize_scenario
+
+    run_scenarios(paths, normalize_scenario)
+
+
+@intake_cli.command("normalize")
+@click.argument("paths", nargs=-1, required=True)
+def intake_normalize(paths: tuple[str, ...]) -> None:
+    """Normalize each channel order scenario file (CHANNELS.md); touches no database."""
+    from app.channels import normalize_scenario
+
+    run_scenarios(paths, normalize_scenario)
+
+
+def init_app(app: Flask) -> None:
+    for command in (users_cli, demo_cli, secrets_cli, routing_cli, feeds_cli, intake_cli, settings):
+        app.cli.add_command(command)

@@ -1,0 +1,38 @@
+"""Persistence: one module per aggregate, thin."""
+from __future__ import annotations
+
+import sqlite3
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.models.audit import AuditEntry
+from app.models.catalog import Product, SupplierOffer
+from app.models.stock import StockChange, SupplierStock
+from app.models.supplier import Supplier
+from app.models.types import render_migration_type
+from app.models.user import User
+
+__all__ = ["render_migration_type", "AuditEntry", "Product", "StockChange", "Supplier", "SupplierOffer", "SupplierStock", "User"]
+
+
+@event.listens_for(Engine, "connect")
+def _tune_sqlite(dbapi_connection, _record):
+    # Web, worker and cron write the same file: WAL lets readers go on while one writes.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def init_app(app: Flask) -> None:
+    from app.extensions import login_manager
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from app.extensions import db
+
+        return db.session.get(User, int(user_id))

@@ -1,0 +1,52 @@
+"""Suppliers and their connection (credentials encrypted at rest)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app import vault
+from app.extensions import db
+from app.models.types import Money, UTCDateTime, utcnow
+
+SUPPLIER_STATUSES = ("active", "paused")
+
+
+class Supplier(db.Model):
+    __tablename__ = "suppliers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    warehouse_country: Mapped[str] = mapped_column(String(2))
+    ships_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lead_time_days: Mapped[int] = mapped_column(default=0)
+    priority: Mapped[int] = mapped_column(default=100)
+    order_fee: Mapped[Any] = mapped_column(Money(), default=0)
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    # How Dropdesk reaches the supplier: a connector type string plus its non-secret options.
+    connection_type: Mapped[str] = mapped_column(String(32), default="upload")
+    connection_options: Mapped[dict] = mapped_column(JSON, default=dict)
+    credentials_ciphertext: Mapped[str | None] = mapped_column(Text)
+    poll_interval_minutes: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """Decrypted credentials; only connectors call this, never pages or logs."""
+        return vault.decrypt(self.credentials_ciphertext) if self.credentials_ciphertext else {}
+
+    @credentials.setter
+    def credentials(self, value: dict[str, str]) -> None:
+        self.credentials_ciphertext = vault.encrypt(value) if value else None
+
+    @property
+    def masked_credentials(self) -> dict[str, str]:
+        """Credential names with their values hidden, for pages."""
+        return {name: vault.mask(secret) for name, secret in self.credentials.items()}
+
+    def __repr__(self) -> str:  # never includes credentials
+        return f"<Supplier {self.code}>"

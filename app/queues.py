@@ -1,0 +1,105 @@
+"""Queue names and enqueue(): the only place `app/` touches RQ."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Retry, Worker, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from app.extensions import rq
+
+log = logging.getLogger(__name__)
+
+HIGH, DEFAULT, LOW = "high", "default", "low"
+JOBS_MODULE = "workers.jobs"  # jobs are enqueued by dotted name: app/ never imports workers/
+HEARTBEAT_KEY = "dropdesk:heartbeat:{}"
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    id: str
+    state: str  # queued, started, finished, failed, missing
+    progress: int  # 0..100
+    message: str
+    result: dict | None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("finished", "failed", "missing")
+
+
+def connection() -> Redis:
+    return rq.get_queue(DEFAULT).connection
+
+
+def enqueue(job: str, *args, queue: str = DEFAULT, retries: int = 0, job_id: str | None = None,
+            description: str | None = None, **kwargs) -> str:
+    """Enqueue `workers.jobs.<job>(*args)`; returns the job id for the progress component."""
+    retry = Retry(max=retries, interval=[10, 30, 60]) if retries else None
+    enqueued = rq.get_queue(queue).enqueue(
+        f"{JOBS_MODULE}.{job}", *args, retry=retry, job_id=job_id,
+        description=description or job, meta={"progress": 0, "message": "Waiting for a worker…"},
+        result_ttl=3600, failure_ttl=7 * 24 * 3600, kwargs=kwargs or None,
+    )
+    log.info("job_enqueued job=%s id=%s queue=%s", job, enqueued.id, queue)
+    return enqueued.id
+
+
+def report_progress(percent: int, message: str) -> None:
+    """Called from inside a running job; a no-op outside one (CLI, tests calling services)."""
+    job = get_current_job()
+    if job is None:
+        return
+    job.meta["progress"] = max(0, min(100, int(percent)))
+    job.meta["message"] = message
+    job.save_meta()
+
+
+def job_status(job_id: str) -> JobStatus:
+    try:
+        job = Job.fetch(job_id, connection=connection())
+    except NoSuchJobError:
+        return JobStatus(job_id, "missing", 0, "This job is no longer known (results are kept one hour).", None)
+    state = job.get_status(refresh=True)
+    state_name = getattr(state, "value", str(state))
+    meta = job.get_meta(refresh=True)
+    progress, message = meta.get("progress", 0), meta.get("message", "")
+    result = None
+    if state_name == "finished":
+        progress, result = 100, job.return_value()
+        message = (result or {}).get("message", "Done.") if isinstance(result, dict) else "Done."
+    elif state_name == "failed":
+        # The traceback stays in RQ's failed registry for developers; people get a plain sentence.
+        message = meta.get("failure", "The job failed. Operations can see it in the failed jobs list.")
+    return JobStatus(job_id, state_name, progress, message, result if isinstance(result, dict) else None)
+
+
+def record_heartbeat(process: str) -> datetime:
+    now = datetime.now(timezone.utc)
+    connection().set(HEARTBEAT_KEY.format(process), now.isoformat(), ex=24 * 3600)
+    return now
+
+
+def last_heartbeat(process: str) -> datetime | None:
+    try:
+        raw = connection().get(HEARTBEAT_KEY.format(process))
+    except RedisError:
+        return None
+    return datetime.fromisoformat(raw.decode()) if raw else None
+
+
+def worker_count() -> int:
+    try:
+        return len(Worker.all(connection=connection()))
+    except RedisError:
+        return 0
+
+
+def ping() -> None:
+    """Raise when Redis cannot be reached."""
+    connection().ping()

@@ -1,0 +1,35 @@
+"""Record who changed what (invariant 6). Callers add the entry inside their own transaction."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditEntry, User
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, (bool, int, float, str, list, dict)) else str(value)
+
+
+def record(actor: User | str, action: str, entity_type: str, entity_id: object,
+           changes: dict[str, tuple[Any, Any]] | None = None) -> AuditEntry:
+    """Add an audit entry to the session; `actor` is a user, or a label such as "cli" or "system"."""
+    entry = AuditEntry(
+        actor_id=actor.id if isinstance(actor, User) else None,
+        actor_label=actor.email if isinstance(actor, User) else actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        changes={name: [_plain(old), _plain(new)] for name, (old, new) in (changes or {}).items()},
+    )
+    db.session.add(entry)
+    return entry
+
+
+def recent(limit: int = 100, entity_type: str | None = None) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    if entity_type:
+        query = query.where(AuditEntry.entity_type == entity_type)
+    return list(db.session.scalars(query))

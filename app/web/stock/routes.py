@@ -1,0 +1,70 @@
+"""Consolidated supplier stock: filter, sort, page, export."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, send_file, url_for
+from flask_login import current_user
+
+from app import queues
+from app.htmx import render_page, render_fragment, trigger
+from app.models.stock import STOCK_STATUSES
+from app.permissions import role_required
+from app.services import ServiceError, exports, stock
+from app.web.listing import list_args, url_with
+
+bp = Blueprint("stock", __name__, url_prefix="/stock")
+FILTERS = ("q", "supplier", "status", "freshness")
+
+
+def _filter_from(args: dict[str, str]) -> stock.StockFilter:
+    sort = args["sort"]
+    return stock.StockFilter(search=args["q"], supplier=args["supplier"], status=args["status"],
+                             freshness=args["freshness"], sort=sort.lstrip("-"),
+                             descending=sort.startswith("-"), after=args["after"] or None)
+
+
+@bp.get("")
+@role_required("stock.view")
+def index():
+    args = list_args(*FILTERS, default_sort="sku")
+    error, page = None, None
+    try:
+        page = stock.list_stock(_filter_from(args))
+    except ServiceError as problem:
+        error = problem.message
+    return render_page(
+        "stock/index.html", fragments=("stock_table",), status=200 if error is None else 422,
+        page=page, error=error, args=args, url_with=url_with, statuses=STOCK_STATUSES,
+        supplier_codes=stock.supplier_codes(), is_stale=stock.is_stale,
+    )
+
+
+@bp.post("/exports")
+@role_required("stock.export")
+def start_export():
+    args = list_args(*FILTERS, default_sort="sku")
+    try:
+        filters = _filter_from({**args, "after": ""})
+        filters.validated()
+    except ServiceError as problem:
+        abort(422, problem.message)
+    export_id = uuid.uuid4().hex
+    job_id = queues.enqueue("export_stock", export_id, filters.__dict__, queue=queues.LOW,
+                            description=f"Stock export for {current_user.email}")
+    response = render_fragment("stock/index.html", "export_progress", job=queues.job_status(job_id))
+    return trigger(response, "job-started")
+
+
+@bp.get("/exports/<name>")
+@role_required("stock.export")
+def download_export(name: str):
+    try:
+        path = exports.export_path(name)
+    except ServiceError:
+        abort(404)
+    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
+
+
+def export_url(name: str) -> str:
+    return url_for("stock.download_export", name=name)

@@ -1,0 +1,1 @@
+"""Background work: RQ job functions, the periodic schedule, and the worker's app."""

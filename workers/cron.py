@@ -1,0 +1,26 @@
+"""Every periodic job in one list. Periodic jobs that concern suppliers fan out one job per supplier."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.queues import DEFAULT
+
+
+@dataclass(frozen=True)
+class Periodic:
+    job: str  # function name in workers.jobs
+    every: int | str  # seconds, or a cron string
+    queue: str = DEFAULT
+
+
+SCHEDULE: tuple[Periodic, ...] = (
+    Periodic("record_cron_tick", every=60),
+)
+
+
+def register(rq_extension) -> None:
+    """Hand the schedule to Flask-RQ's cron scheduler (`flask rq cron`)."""
+    from workers import jobs
+
+    for entry in SCHEDULE:
+        rq_extension.cron_register(getattr(jobs, entry.job), entry.every, queue=entry.queue)
