@@ -200,6 +200,8 @@ class Config:
             "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
             "RATELIMIT_STORAGE_URI": self._limiter_storage(),
             "RATELIMIT_HEADERS_ENABLED": True,
+            # If Redis blips, keep throttling logins per process rather than failing them.
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
             "RQ_CONNECTION": self.redis_url or "redis://127.0.0.1:6379/0",
             "RQ_QUEUES": ["high", "default", "low"],
             "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,

@@ -42,9 +42,9 @@ def enqueue(job: str, *args, queue: str = DEFAULT, retries: int = 0, job_id: str
     """Enqueue `workers.jobs.<job>(*args)`; returns the job id for the progress component."""
     retry = Retry(max=retries, interval=[10, 30, 60]) if retries else None
     enqueued = rq.get_queue(queue).enqueue(
-        f"{JOBS_MODULE}.{job}", *args, retry=retry, job_id=job_id,
+        f"{JOBS_MODULE}.{job}", args=args, kwargs=kwargs, retry=retry, job_id=job_id,
         description=description or job, meta={"progress": 0, "message": "Waiting for a worker…"},
-        result_ttl=3600, failure_ttl=7 * 24 * 3600, kwargs=kwargs or None,
+        result_ttl=3600, failure_ttl=7 * 24 * 3600,
     )
     log.info("job_enqueued job=%s id=%s queue=%s", job, enqueued.id, queue)
     return enqueued.id

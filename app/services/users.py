@@ -122,5 +122,7 @@ def list_users(role: str | None = None, status: str | None = None, search: str |
     if search:
         like = f"%{search.strip().lower()}%"
         query = query.where(func.lower(User.email).like(like) | func.lower(User.name).like(like))
-    order = {"email": User.email, "role": User.role, "last_login": User.last_login_at.desc(), "name": User.name}
-    return list(db.session.scalars(query.order_by(order.get(sort, User.email), User.id)))
+    columns = {"email": User.email, "role": User.role, "last_login": User.last_login_at, "name": User.name}
+    column = columns.get(sort.lstrip("-"), User.email)
+    order = column.desc() if sort.startswith("-") else column.asc()
+    return list(db.session.scalars(query.order_by(order, User.id)))

@@ -1,11 +1,11 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.permissions import ROLE_LABELS, ROLES
 from app.services.users import MIN_PASSWORD_LENGTH
 
-ROLE_CHOICES = [(role, ROLE_LABELS[role]) for role in ROLES]
+ROLE_CHOICES = [SelectChoice(value=role, label=ROLE_LABELS[role]) for role in ROLES]
 
 
 class CreateUserForm(FlaskForm):

@@ -1,0 +1,100 @@
+"""Demo data, and the stock list's filters, sort and keyset pages."""
+from urllib.parse import parse_qs, urlsplit
+import re
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Product, Supplier, SupplierOffer, SupplierStock, User
+from app.services import demo
+from app.services.stock import StockFilter, list_stock
+from tests.helpers import login
+
+
+def counts():
+    return tuple(db.session.scalar(select(func.count()).select_from(model))
+                 for model in (User, Supplier, Product, SupplierOffer, SupplierStock))
+
+
+def test_demo_seed_creates_every_role_ten_suppliers_and_two_thousand_skus(app):
+    first = demo.seed()
+    assert first.changed
+    assert counts()[:3] == (5, 10, 2000)
+    assert counts()[3] == counts()[4] > 2000  # every offer has its stock row
+
+
+def test_demo_seed_twice_changes_nothing(app):
+    demo.seed()
+    before = counts()
+    second = demo.seed()
+    assert not second.changed and counts() == before
+
+
+def test_every_demo_login_reaches_its_home_page(app):
+    demo.seed()
+    for email, role in demo.demo_logins():
+        client = app.test_client()
+        response = login(client, email, demo.DEMO_PASSWORD)
+        assert response.status_code == 302, role
+        assert client.get(response.headers["Location"]).status_code == 200, role
+
+
+def test_demo_seed_cli_says_when_nothing_changed(app):
+    runner = app.test_cli_runner()
+    assert "+5 users" in runner.invoke(args=["demo", "seed"]).output
+    assert "nothing changed" in runner.invoke(args=["demo", "seed"]).output
+
+
+def test_keyset_pages_cover_every_row_once_in_order(app):
+    demo.seed()
+    for sort, descending in (("sku", False), ("on_hand", True), ("reported_at", False), ("supplier", True)):
+        seen, after = [], None
+        while True:
+            page = list_stock(StockFilter(sort=sort, descending=descending, after=after), per_page=400)
+            seen.extend(row.SupplierStock.id for row in page.items)
+            if not page.has_next:
+                break
+            after = page.next_cursor
+        assert len(seen) == len(set(seen)) == page.total == counts()[4], sort
+
+
+def test_stock_filters_and_sort_live_in_the_url(client, make_user, app):
+    demo.seed()
+    make_user("buyer", email="stock-buyer@example.com")
+    login(client, "stock-buyer@example.com")
+    html = client.get("/stock?supplier=ACME&status=low_stock&sort=-on_hand").text
+    rows = re.findall(r'<td class="num">(\d+)</td>\s*<td><span class="pill pill-low_stock">', html)
+    quantities = [int(q) for q in rows]
+    assert quantities and quantities == sorted(quantities, reverse=True)
+    assert all(q <= 10 for q in quantities)
+    next_link = re.search(r'rel="next" href="([^"]+)"', html)
+    if next_link:
+        query = parse_qs(urlsplit(next_link.group(1).replace("&amp;", "&")).query)
+        assert query["supplier"] == ["ACME"] and query["status"] == ["low_stock"] and "after" in query
+
+
+def test_an_htmx_filter_request_gets_only_the_table(client, make_user):
+    demo.seed()
+    make_user("ops", email="stock-ops@example.com")
+    login(client, "stock-ops@example.com")
+    response = client.get("/stock?q=towel", headers={"HX-Request": "true", "HX-Target": "stock-table"})
+    assert response.text.lstrip().startswith('<section id="stock-table"')
+    assert "Towel" in response.text and "Teapot" not in response.text
+    assert {"HX-Request", "HX-Target"} <= {v.strip() for v in response.headers["Vary"].split(",")}
+
+
+def test_a_search_that_matches_nothing_shows_an_empty_state_with_a_way_out(client, make_user):
+    demo.seed()
+    make_user("ops", email="stock-ops@example.com")
+    login(client, "stock-ops@example.com")
+    html = client.get("/stock?q=zzz-nothing").text
+    assert "No stock matches these filters" in html and 'href="/stock">Clear all filters' in html
+
+
+def test_an_unknown_sort_or_a_forged_cursor_gets_a_clear_message(client, make_user):
+    make_user("ops", email="stock-ops@example.com")
+    login(client, "stock-ops@example.com")
+    bad_sort = client.get("/stock?sort=price")
+    assert bad_sort.status_code == 422 and "Cannot sort by" in bad_sort.text
+    bad_cursor = client.get("/stock?after=%%%")
+    assert bad_cursor.status_code == 422 and "no longer valid" in bad_cursor.text

@@ -1,0 +1,82 @@
+"""Every route x every role (and logged out): the allowed page, 403, or the way to login.
+
+Built from the app's URL map, so a new route fails here until it is given an expectation below.
+"""
+from __future__ import annotations
+
+import pytest
+
+from app.permissions import ROLES
+from tests.helpers import login
+
+PUBLIC = "public"
+ALL = set(ROLES)
+# endpoint -> roles allowed (or PUBLIC). Written out by hand on purpose: it is the specification.
+EXPECTED: dict[str, set[str] | str] = {
+    "static": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.root": PUBLIC,
+    "auth.logout": ALL,
+    "health.healthz": PUBLIC,
+    "health.readyz": PUBLIC,
+    "overview.index": ALL,
+    "stock.index": ALL,
+    "stock.start_export": {"admin", "ops", "buyer", "manager"},
+    "stock.download_export": {"admin", "ops", "buyer", "manager"},
+    "suppliers.index": {"admin", "ops", "buyer", "manager"},
+    "suppliers.show": {"admin", "ops", "buyer", "manager"},
+    "jobs.progress": ALL,
+    "admin.users_index": {"admin"},
+    "admin.create_user": {"admin"},
+    "admin.change_role": {"admin"},
+    "admin.set_active": {"admin"},
+    "admin.audit_log": {"admin", "manager"},
+}
+SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1",
+               "name": "stock-00000000000000000000000000000000.csv"}
+
+
+def requests_for(app):
+    for rule in app.url_map.iter_rules():
+        method = "GET" if "GET" in rule.methods else sorted(rule.methods - {"HEAD", "OPTIONS"})[0]
+        url = rule.rule
+        for argument in rule.arguments:
+            url = url.replace(f"<{argument}>", SAMPLE_ARGS[argument]).replace(f"<int:{argument}>", SAMPLE_ARGS[argument])
+            url = url.replace(f"<path:{argument}>", SAMPLE_ARGS[argument])
+        yield rule.endpoint, method, url
+
+
+def test_every_route_has_an_expectation(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - set(EXPECTED) == set(), "new routes need a line in EXPECTED"
+    assert set(EXPECTED) - endpoints == set(), "EXPECTED names routes that no longer exist"
+
+
+@pytest.mark.parametrize("role", [None, *ROLES], ids=lambda role: role or "anonymous")
+def test_each_role_gets_exactly_what_the_permission_table_allows(app, make_user, role):
+    app.config["WTF_CSRF_ENABLED"] = False  # CSRF has its own tests; here only the permission decides
+    make_user("admin", email="first-admin@example.com")
+    client = app.test_client()
+    if role:
+        make_user(role, email=f"matrix-{role}@example.com")
+        assert login(client, f"matrix-{role}@example.com").status_code == 302
+    problems = []
+    for endpoint, method, url in requests_for(app):
+        if endpoint == "auth.logout":
+            continue  # it would end the session the rest of this loop needs; checked below
+        allowed = EXPECTED[endpoint]
+        response = client.open(url, method=method)
+        status, location = response.status_code, response.headers.get("Location", "")
+        if allowed == PUBLIC:
+            ok = status != 403 and not location.startswith("/login?")
+        elif role is None:
+            ok = status == 302 and location.startswith("/login")
+        elif role in allowed:
+            ok = status not in (401, 403) and not location.startswith("/login")
+        else:
+            ok = status == 403
+        if not ok:
+            problems.append(f"{role or 'anonymous'} {method} {url} -> {status} {location}")
+    logout = app.test_client().post("/logout")
+    assert logout.status_code == 302 and logout.headers["Location"].startswith("/login")
+    assert problems == []
