@@ -21,7 +21,7 @@ test: venv  ## the whole suite: unit, integration (SQLite, and PostgreSQL when T
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv  ## benchmarks, printed as ratios against a baseline measured in the same run
-	$(BIN)/python -m pytest tests/bench -q -s -p no:randomly
+	for script in tests/bench/bench_*.py; do PYTHONPATH=. $(BIN)/python $$script || exit 1; done
 
 lint: venv
 	$(BIN)/ruff check app workers tests scripts
