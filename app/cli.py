@@ -51,8 +51,14 @@ def list_users() -> None:
     """List users with their role and status."""
     from app.services import users
 
-    for user in users.list_users():
-        click.echo(f"{user.email:40} {user.role:8} {'active' if user.active else 'inactive'}")
+    after = None
+    while True:
+        page = users.list_users(after=after, per_page=500)
+        for row in page.items:
+            click.echo(f"{row.User.email:40} {row.User.role:8} {'active' if row.User.active else 'inactive'}")
+        if not page.has_next:
+            break
+        after = page.next_cursor
 
 
 @demo_cli.command("seed")

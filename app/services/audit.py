@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEntry, User
+from app.services.paging import Page, keyset_page
 
 
 def _plain(value: Any) -> Any:
@@ -28,8 +29,13 @@ def record(actor: User | str, action: str, entity_type: str, entity_id: object,
     return entry
 
 
-def recent(limit: int = 100, entity_type: str | None = None) -> list[AuditEntry]:
-    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+def list_entries(entity_type: str | None = None, actor: str | None = None, after: str | None = None,
+                 per_page: int = 50) -> Page:
+    """The audit log, newest first, a keyset page at a time (it only ever grows)."""
+    query = select(AuditEntry, AuditEntry.at.label("sort_value"))
     if entity_type:
         query = query.where(AuditEntry.entity_type == entity_type)
-    return list(db.session.scalars(query))
+    if actor:
+        query = query.where(AuditEntry.actor_label == actor)
+    return keyset_page(query, AuditEntry.at, AuditEntry.id, descending=True, after=after, per_page=per_page,
+                       row_key=lambda row: (row.sort_value, row.AuditEntry.id))

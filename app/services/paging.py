@@ -15,6 +15,7 @@ from app.extensions import db
 from app.services import ServiceError
 
 T = TypeVar("T")
+EPOCH = datetime(1970, 1, 1)  # stands in for a missing time so sort keys are never NULL
 
 
 @dataclass(frozen=True)

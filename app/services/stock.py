@@ -12,9 +12,8 @@ from app.models import Product, Supplier, SupplierOffer, SupplierStock
 from app.models.stock import STOCK_STATUSES
 from app.models.types import UTCDateTime, utcnow
 from app.services import ServiceError
-from app.services.paging import Page, keyset_page
+from app.services.paging import EPOCH, Page, keyset_page
 
-EPOCH = datetime(1970, 1, 1)
 SORTS = ("sku", "supplier", "on_hand", "reported_at")
 PER_PAGE = 50
 

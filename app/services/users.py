@@ -5,13 +5,14 @@ import logging
 import secrets
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 
 from app.extensions import db
 from app.models import User
 from app.models.types import utcnow
 from app.permissions import ROLES
 from app.services import ServiceError, audit
+from app.services.paging import EPOCH, Page, keyset_page
 
 log = logging.getLogger(__name__)
 MIN_PASSWORD_LENGTH = 12
@@ -112,9 +113,19 @@ def set_active(user_id: int, active: bool, actor: User | str) -> User:
     return user
 
 
+USER_SORTS = ("email", "name", "role", "last_login")
+
+
 def list_users(role: str | None = None, status: str | None = None, search: str | None = None,
-               sort: str = "email") -> list[User]:
-    query = select(User)
+               sort: str = "email", after: str | None = None, per_page: int = 50) -> Page:
+    """One page of people, filtered and sorted as the admin's URL says (`-` before the sort: descending)."""
+    if sort.lstrip("-") not in USER_SORTS:
+        raise ServiceError(f"Cannot sort by {sort!r}; choose one of {', '.join(USER_SORTS)}.", field="sort")
+    if role and role not in ROLES:
+        raise ServiceError(f"Unknown role {role!r}.", field="role")
+    sort_expr = {"email": User.email, "name": User.name, "role": User.role,
+                 "last_login": func.coalesce(User.last_login_at, literal(EPOCH))}[sort.lstrip("-")]
+    query = select(User, sort_expr.label("sort_value"))
     if role:
         query = query.where(User.role == role)
     if status in ("active", "inactive"):
@@ -122,7 +133,5 @@ def list_users(role: str | None = None, status: str | None = None, search: str |
     if search:
         like = f"%{search.strip().lower()}%"
         query = query.where(func.lower(User.email).like(like) | func.lower(User.name).like(like))
-    columns = {"email": User.email, "role": User.role, "last_login": User.last_login_at, "name": User.name}
-    column = columns.get(sort.lstrip("-"), User.email)
-    order = column.desc() if sort.startswith("-") else column.asc()
-    return list(db.session.scalars(query.order_by(order, User.id)))
+    return keyset_page(query, sort_expr, User.id, descending=sort.startswith("-"), after=after, per_page=per_page,
+                       row_key=lambda row: (row.sort_value, row.User.id))

@@ -1,5 +1,6 @@
 """Admins manage people: add, change role, deactivate; each change audited; htmx fragments and toasts."""
 import json
+import re
 
 from sqlalchemy import select
 
@@ -119,3 +120,28 @@ def test_users_create_cli_refuses_an_unknown_role_and_a_bad_email(app):
     assert runner.invoke(args=["users", "create", "--role", "wizard", "x@example.com"]).exit_code == 2
     bad = runner.invoke(args=["users", "create", "--role", "ops", "not-an-email"])
     assert bad.exit_code == 1 and "not a valid e-mail address" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_long_list_of_people_pages_by_fifty_and_keeps_its_filter(client, make_user):
+    signed_in_admin(client, make_user)
+    from app.services import users
+
+    for number in range(60):
+        users.create_user(f"picker{number:02d}@example.com", "ops", "long-enough-password", actor="cli")
+    first = client.get("/admin/users?role=ops").text
+    assert first.count('<tr id="user-') == 50 and "60 people" in first
+    next_url = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert "role=ops" in next_url
+    second = client.get(next_url).text
+    assert second.count('<tr id="user-') == 10 and "picker59@example.com" in second and "picker00@example.com" not in second
+
+
+def test_the_audit_log_filters_by_subject_and_person_and_pages(client, make_user):
+    admin, token = signed_in_admin(client, make_user)
+    ops = make_user("ops")
+    for role in ("buyer", "support", "manager") * 20:
+        client.post(f"/admin/users/{ops.id}/role", data={"role": role}, headers=htmx(token, f"user-{ops.id}"))
+    page = client.get("/admin/audit?entity=user&actor=admin@example.com").text
+    assert page.count("user.role_changed") == 50 and "60 changes" in page
+    assert "user.created" not in page  # the users were created by the CLI, not by this admin
+    assert client.get("/admin/audit?after=garbage").status_code == 422

@@ -16,10 +16,14 @@ USER_FILTERS = ("q", "role", "status")
 
 def _users_page(form: CreateUserForm, status: int = 200, generated: tuple[str, str] | None = None):
     args = list_args(*USER_FILTERS, default_sort="email")
+    page, error = None, None
+    try:
+        page = users.list_users(role=args["role"] or None, status=args["status"] or None, search=args["q"] or None,
+                                sort=args["sort"], after=args["after"] or None)
+    except ServiceError as problem:
+        error, status = problem.message, 422
     return render_page(
-        "admin/users.html", fragments=("users_table", "create_user"), status=status,
-        users=users.list_users(role=args["role"] or None, status=args["status"] or None,
-                               search=args["q"] or None, sort=args["sort"]),
+        "admin/users.html", fragments=("users_table", "create_user"), status=status, page=page, error=error,
         args=args, url_with=url_with, roles=ROLES, form=form, generated=generated,
     )
 
@@ -80,5 +84,12 @@ def set_active(user_id: int):
 @bp.get("/audit")
 @role_required("audit.view")
 def audit_log():
-    entity = request.args.get("entity", "").strip() or None
-    return render_page("admin/audit.html", entries=audit.recent(limit=200, entity_type=entity), entity=entity)
+    args = list_args("entity", "actor", default_sort="-at")
+    page, error = None, None
+    try:
+        page = audit.list_entries(entity_type=args["entity"] or None, actor=args["actor"] or None,
+                                  after=args["after"] or None)
+    except ServiceError as problem:
+        error = problem.message
+    return render_page("admin/audit.html", fragments=("audit_table",), status=200 if error is None else 422,
+                       page=page, error=error, args=args, url_with=url_with)
