@@ -20,6 +20,9 @@ def sign_in(page, role):
     page.get_by_label("E-mail").fill(f"{role}@example.com")
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    # htmx wires its triggers when the page has loaded; acting before that would bypass it.
+    page.wait_for_url(lambda url: "/login" not in url)
+    page.wait_for_load_state("load")
 
 
 def test_every_demo_login_reaches_its_home_with_its_own_navigation(page, screenshot):
