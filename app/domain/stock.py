@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 DEFAULT_LOW_STOCK_THRESHOLD = 10
@@ -50,3 +51,149 @@ def unified_stock_level(
     if quantity < threshold or (quantity_assumed and supplier_status is StockStatus.LOW_STOCK):
         return StockLevel(quantity, StockStatus.LOW_STOCK)
     return StockLevel(quantity, StockStatus.IN_STOCK)
+
+
+# --- Applying a supplier's report to what is stored -------------------------------------------
+
+UNKNOWN = "unknown"  # a SKU that completed full feeds keep leaving out: we no longer know
+
+
+@dataclass(frozen=True)
+class StoredStock:
+    """What Dropdesk holds for one supplier SKU before a report is applied."""
+
+    supplier_sku: str
+    on_hand: int | None
+    status: str
+    reported_at: datetime | None
+    missing_runs: int = 0
+
+
+@dataclass(frozen=True)
+class ReportedStock:
+    """One normalized figure from the supplier (a feed record, a push, a realtime answer, a manual entry)."""
+
+    supplier_sku: str
+    on_hand: int | None
+    status: str
+    reported_at: datetime
+
+
+@dataclass(frozen=True)
+class StockChange:
+    supplier_sku: str
+    previous_on_hand: int | None
+    new_on_hand: int | None
+    previous_status: str | None
+    new_status: str
+    reported_at: datetime | None
+    applied: bool  # False: older than the stored report; logged, never applied (invariant 4)
+
+
+@dataclass(frozen=True)
+class StockAlertEvent:
+    supplier_sku: str
+    kind: str  # went_out_of_stock, back_in_stock, fell_below_threshold
+    previous_on_hand: int | None
+    new_on_hand: int | None
+
+
+@dataclass(frozen=True)
+class StockPlan:
+    """Everything applying a report would do: decided here, written by the service in bulk."""
+
+    changes: tuple[StockChange, ...]  # applied ones change the stored row (or insert it when previous_status is None)
+    missing_runs: dict[str, int]  # SKU -> its new count of consecutive full feeds without it
+    alerts: tuple[StockAlertEvent, ...]
+    unchanged: int
+
+    @property
+    def applied(self) -> tuple[StockChange, ...]:
+        return tuple(change for change in self.changes if change.applied)
+
+    @property
+    def stale(self) -> tuple[StockChange, ...]:
+        return tuple(change for change in self.changes if not change.applied)
+
+
+def _alert(sku: str, before: StoredStock | None, on_hand: int | None, status: str) -> StockAlertEvent | None:
+    previous_status = before.status if before else None
+    previous_on_hand = before.on_hand if before else None
+    if status == StockStatus.OUT_OF_STOCK and previous_status not in (None, StockStatus.OUT_OF_STOCK):
+        return StockAlertEvent(sku, "went_out_of_stock", previous_on_hand, on_hand)
+    if status in SELLABLE_STATUSES and previous_status in (StockStatus.OUT_OF_STOCK, UNKNOWN):
+        return StockAlertEvent(sku, "back_in_stock", previous_on_hand, on_hand)
+    if status == StockStatus.LOW_STOCK and previous_status == StockStatus.IN_STOCK:
+        return StockAlertEvent(sku, "fell_below_threshold", previous_on_hand, on_hand)
+    return None
+
+
+def plan_stock_changes(stored: dict[str, StoredStock], reports: list[ReportedStock], *, full_feed: bool,
+                       missing_runs_before_unknown: int) -> StockPlan:
+    """Compare reports with what is stored: only real changes, stale reports kept aside, absences counted.
+
+    `full_feed` is true only for a *completed* full feed: only then does a SKU's absence count.
+    """
+    changes: list[StockChange] = []
+    alerts: list[StockAlertEvent] = []
+    missing_runs: dict[str, int] = {}
+    unchanged = 0
+    seen: set[str] = set()
+    for report in reports:
+        seen.add(report.supplier_sku)
+        before = stored.get(report.supplier_sku)
+        if before is not None and before.missing_runs:
+            missing_runs[report.supplier_sku] = 0
+        if before is not None and before.reported_at is not None and report.reported_at < before.reported_at:
+            changes.append(StockChange(report.supplier_sku, before.on_hand, report.on_hand, before.status,
+                                       report.status, report.reported_at, applied=False))
+            continue
+        if before is not None and (before.on_hand, before.status) == (report.on_hand, report.status):
+            unchanged += 1
+            continue
+        changes.append(StockChange(report.supplier_sku, before.on_hand if before else None, report.on_hand,
+                                   before.status if before else None, report.status, report.reported_at, applied=True))
+        alert = _alert(report.supplier_sku, before, report.on_hand, report.status)
+        if alert:
+            alerts.append(alert)
+    if full_feed:
+        for sku, before in stored.items():
+            if sku in seen or before.status == UNKNOWN:
+                continue
+            runs = before.missing_runs + 1
+            missing_runs[sku] = runs
+            if runs >= missing_runs_before_unknown:
+                changes.append(StockChange(sku, before.on_hand, None, before.status, UNKNOWN, None, applied=True))
+    return StockPlan(tuple(changes), missing_runs, tuple(alerts), unchanged)
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    hold: bool
+    reasons: tuple[str, ...]
+    total_before: int
+    total_after: int
+    flipped_to_out: int
+    skus: int
+
+
+def guard_full_feed(stored: dict[str, StoredStock], plan: StockPlan, *, max_drop_pct: int,
+                    max_out_flip_pct: int) -> GuardVerdict:
+    """Hold a full feed that would cut total stock or flip SKUs to out-of-stock beyond the supplier's thresholds."""
+    after = {sku: s.on_hand or 0 for sku, s in stored.items()}
+    flipped = 0
+    for change in plan.applied:
+        after[change.supplier_sku] = change.new_on_hand or 0
+        was_out = change.previous_status in (StockStatus.OUT_OF_STOCK, UNKNOWN, None)
+        if change.new_status in (StockStatus.OUT_OF_STOCK, UNKNOWN) and not was_out:
+            flipped += 1
+    total_before = sum(s.on_hand or 0 for s in stored.values())
+    total_after = sum(after.values())
+    reasons = []
+    if total_before and (total_before - total_after) * 100 > max_drop_pct * total_before:
+        reasons.append(f"total stock would fall from {total_before:,} to {total_after:,} units "
+                       f"(more than {max_drop_pct}%)")
+    if stored and flipped * 100 > max_out_flip_pct * len(stored):
+        reasons.append(f"{flipped:,} of the supplier's {len(stored):,} SKUs would go out of stock "
+                       f"(more than {max_out_flip_pct}%)")
+    return GuardVerdict(bool(reasons), tuple(reasons), total_before, total_after, flipped, len(stored))

@@ -10,7 +10,8 @@ from app.extensions import db
 from app.models.supplier import Supplier
 from app.models.types import UTCDateTime, utcnow
 
-STOCK_STATUSES = ("in_stock", "low_stock", "out_of_stock", "unknown")
+STOCK_STATUSES = ("in_stock", "low_stock", "out_of_stock", "discontinued", "unknown")
+ALERT_KINDS = ("went_out_of_stock", "back_in_stock", "fell_below_threshold")
 STOCK_SOURCES = ("full", "delta", "push", "upload", "realtime", "manual", "demo")
 
 
@@ -30,6 +31,7 @@ class SupplierStock(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="unknown")
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    missing_runs: Mapped[int] = mapped_column(default=0)  # completed full feeds in a row without this SKU
 
     supplier: Mapped[Supplier] = relationship()
 
@@ -51,4 +53,19 @@ class StockChange(db.Model):
     applied: Mapped[bool] = mapped_column(default=True)  # False: older than the stored report, kept for the record
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StockAlert(db.Model):
+    """In-app notification: a supplier SKU went out of stock, came back, or fell below the threshold."""
+
+    __tablename__ = "stock_alerts"
+    __table_args__ = (Index("ix_stock_alerts_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    supplier_sku: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    previous_on_hand: Mapped[int | None] = mapped_column()
+    new_on_hand: Mapped[int | None] = mapped_column()
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -31,7 +31,18 @@ class Supplier(db.Model):
     connection_type: Mapped[str] = mapped_column(String(32), default="upload")
     connection_options: Mapped[dict] = mapped_column(JSON, default=dict)
     credentials_ciphertext: Mapped[str | None] = mapped_column(Text)
-    poll_interval_minutes: Mapped[int | None] = mapped_column()
+    feed_mapping: Mapped[dict] = mapped_column(JSON, default=dict)  # FEEDS.md mapping
+    poll_interval_minutes: Mapped[int | None] = mapped_column()  # None: POLL_INTERVAL_MINUTES
+    low_stock_threshold: Mapped[int | None] = mapped_column()  # None: LOW_STOCK_THRESHOLD
+    # A completed full feed that lacks a SKU this many times in a row marks it unknown.
+    missing_runs_before_unknown: Mapped[int] = mapped_column(default=2)
+    # Feed sanity guard: hold a full feed that cuts total stock or flips SKUs to out by more than this.
+    guard_max_drop_pct: Mapped[int] = mapped_column(default=50)
+    guard_max_out_flip_pct: Mapped[int] = mapped_column(default=25)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_full_pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delta_since: Mapped[datetime | None] = mapped_column(UTCDateTime())  # newest report seen: the next delta asks from here
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

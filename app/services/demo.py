@@ -10,6 +10,7 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import select
 
+from app.domain.stock import unified_stock_level
 from app.extensions import db
 from app.models import Product, Supplier, SupplierOffer, SupplierStock, User
 from app.models.types import utcnow
@@ -122,7 +123,7 @@ def seed(now=None) -> SeedResult:
             supplier_sku = f"{code[:3]}{index + 1:06d}"
             cost = (product["price"] * Decimal(rng.randint(35, 70)) / 100).quantize(Decimal("0.01"))
             roll = rng.random()
-            on_hand = 0 if roll < 0.08 else rng.randint(1, low) if roll < 0.2 else rng.randint(low + 1, 400)
+            on_hand = 0 if roll < 0.08 else rng.randint(1, low - 1) if roll < 0.2 else rng.randint(low, 400)
             status_only = code == "SUNRISE"
             age = timedelta(minutes=rng.randint(1, 240))
             moq, weight_kg = rng.choice((1, 1, 1, 2, 5)), Decimal(rng.randint(100, 4000)) / 1000
@@ -132,7 +133,7 @@ def seed(now=None) -> SeedResult:
                                "supplier_sku": supplier_sku, "cost": cost, "moq": moq,
                                "lead_time_days": None, "weight_kg": weight_kg, "active": True})
             if key not in known_stock:
-                status = "out_of_stock" if on_hand == 0 else "low_stock" if on_hand <= low else "in_stock"
+                status = unified_stock_level(on_hand, None, threshold=low).status.value
                 stock.append({"supplier_id": supplier.id, "supplier_sku": supplier_sku,
                               "on_hand": None if status_only else on_hand, "status": status,
                               "reported_at": now - age, "received_at": now - age + timedelta(seconds=5)})

@@ -1,0 +1,84 @@
+"""Applying reports to the database: bulk, logged, stale ignored, absences counted, alerts raised."""
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from app.domain.stock import ReportedStock
+from app.extensions import db
+from app.models import StockAlert, StockChange, Supplier, SupplierStock
+from app.services.stock_updates import apply_stock_report
+
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+
+
+def supplier(code="ACME") -> Supplier:
+    s = Supplier(code=code, name=code.title(), warehouse_country="US", ships_to=["US"])
+    db.session.add(s)
+    db.session.commit()
+    return s
+
+
+def stock_of(s: Supplier) -> dict:
+    rows = db.session.execute(select(SupplierStock).where(SupplierStock.supplier_id == s.id)).scalars()
+    return {r.supplier_sku: (r.on_hand, r.status) for r in rows}
+
+
+def feed(minutes: int, **quantities):
+    at = T0 + timedelta(minutes=minutes)
+    return [ReportedStock(sku, qty, "out_of_stock" if qty == 0 else "low_stock" if qty < 10 else "in_stock", at)
+            for sku, qty in quantities.items()]
+
+
+def test_a_first_full_feed_inserts_every_sku_and_logs_each(app):
+    s = supplier()
+    result = apply_stock_report(s, feed(0, A=40, B=3, C=0), source="full", received_at=T0, full_feed=True)
+    assert result.changed == 3
+    assert stock_of(s) == {"A": (40, "in_stock"), "B": (3, "low_stock"), "C": (0, "out_of_stock")}
+    assert db.session.scalar(select(func.count()).select_from(StockChange)) == 3
+
+
+def test_a_second_feed_writes_only_what_changed_and_confirms_the_rest(app):
+    s = supplier()
+    apply_stock_report(s, feed(0, A=40, B=3), source="full", received_at=T0, full_feed=True)
+    later = T0 + timedelta(minutes=15)
+    result = apply_stock_report(s, feed(10, A=40, B=12), source="full", received_at=later, full_feed=True)
+    assert (result.changed, result.unchanged) == (1, 1)
+    rows = {r.supplier_sku: r for r in db.session.scalars(select(SupplierStock))}
+    assert rows["A"].received_at == later and rows["A"].reported_at == T0  # confirmed, figure untouched
+    assert rows["B"].on_hand == 12 and rows["B"].reported_at == T0 + timedelta(minutes=10)
+
+
+def test_an_older_report_is_logged_and_ignored(app):
+    s = supplier()
+    apply_stock_report(s, feed(10, A=40), source="full", received_at=T0 + timedelta(minutes=10), full_feed=True)
+    result = apply_stock_report(s, feed(5, A=0), source="push", received_at=T0 + timedelta(minutes=11))
+    assert result.stale_ignored == 1 and stock_of(s) == {"A": (40, "in_stock")}
+    ignored = db.session.scalars(select(StockChange).where(StockChange.applied.is_(False))).one()
+    assert (ignored.source, ignored.new_on_hand) == ("push", 0)
+
+
+def test_a_sku_missing_from_two_completed_full_feeds_becomes_unknown(app):
+    s = supplier()
+    apply_stock_report(s, feed(0, A=40, B=5), source="full", received_at=T0, full_feed=True)
+    apply_stock_report(s, feed(15, A=40), source="full", received_at=T0 + timedelta(minutes=15), full_feed=True)
+    assert stock_of(s)["B"] == (5, "low_stock")
+    apply_stock_report(s, feed(30, A=40), source="delta", received_at=T0 + timedelta(minutes=30))  # deltas never count
+    assert stock_of(s)["B"] == (5, "low_stock")
+    result = apply_stock_report(s, feed(45, A=40), source="full", received_at=T0 + timedelta(minutes=45), full_feed=True)
+    assert result.marked_unknown == 1 and stock_of(s)["B"] == (None, "unknown")
+
+
+def test_alerts_are_raised_for_out_back_and_low(app):
+    s = supplier()
+    apply_stock_report(s, feed(0, A=40, B=0, C=30), source="full", received_at=T0, full_feed=True)
+    apply_stock_report(s, feed(5, A=0, B=50, C=4), source="delta", received_at=T0 + timedelta(minutes=5))
+    kinds = sorted((a.supplier_sku, a.kind) for a in db.session.scalars(select(StockAlert)))
+    assert kinds == [("A", "went_out_of_stock"), ("B", "back_in_stock"), ("C", "fell_below_threshold")]
+
+
+def test_reports_for_one_supplier_never_touch_another(app):
+    acme, other = supplier("ACME"), supplier("OTHER")
+    apply_stock_report(other, feed(0, A=7), source="full", received_at=T0, full_feed=True)
+    apply_stock_report(acme, feed(0, A=40), source="full", received_at=T0, full_feed=True)
+    apply_stock_report(acme, [], source="full", received_at=T0 + timedelta(minutes=5), full_feed=True)
+    assert stock_of(other) == {"A": (7, "low_stock")}
