@@ -22,7 +22,7 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from app import cli, extensions, htmx, models, permissions, web
+    from app import cli, extensions, htmx, models, permissions, sandbox, web
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(
@@ -38,5 +38,6 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     permissions.init_app(app)
     htmx.init_app(app)
     web.init_app(app)
+    sandbox.init_app(app)  # only when SANDBOX is on
     cli.init_app(app)
     return app

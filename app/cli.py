@@ -19,6 +19,8 @@ users_cli = AppGroup("users", help="Staff accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
 secrets_cli = AppGroup("secrets", help="Encryption keys for credentials at rest.")
 routing_cli = AppGroup("routing", help="Supplier routing.")
+stock_cli = AppGroup("stock", help="Supplier stock.")
+sync_cli = AppGroup("sync", help="Stock sync with suppliers.")
 feeds_cli = AppGroup("feeds", help="Supplier stock feeds.")
 intake_cli = AppGroup("intake", help="Order intake from sales channels.")
 
@@ -69,7 +71,7 @@ def seed_demo() -> None:
     result = demo.seed()
     if result.changed:
         click.echo(f"Demo data: +{result.users} users, +{result.suppliers} suppliers, +{result.products} products, "
-                   f"+{result.offers} offers, +{result.stock_rows} stock rows.")
+                   f"+{result.offers} offers, +{result.stock_rows} stock rows, {result.connections} sandbox connections set.")
     else:
         click.echo("Demo data already present; nothing changed.")
 
@@ -109,6 +111,47 @@ def settings() -> None:
     click.echo("| Setting | Default | Meaning |\n|---|---|---|")
     for s in SETTINGS:
         click.echo(f"| `{s.name}` | {f'`{s.default}`' if s.default else '—'} | {s.meaning} |")
+
+
+@stock_cli.command("set")
+@click.argument("supplier")
+@click.argument("sku")
+@click.argument("quantity", type=click.IntRange(min=0))
+def set_stock(supplier: str, sku: str, quantity: int) -> None:
+    """Set SUPPLIER's figure for its SKU by hand (logged as manual, audited)."""
+    from app.services import stock_updates
+
+    try:
+        result = stock_updates.set_manually(supplier, sku, quantity, actor="cli")
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    click.echo(f"{supplier} {sku}: {quantity} on hand ({'changed' if result.changed else 'unchanged'}).")
+
+
+@sync_cli.command("run")
+@click.argument("supplier")
+@click.option("--full", is_flag=True, help="A full pull even when a delta would do.")
+def run_sync_now(supplier: str, full: bool) -> None:
+    """Pull SUPPLIER's stock now, in this process, and say what happened."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Supplier
+    from app.services import sync
+
+    found = db.session.scalar(select(Supplier).where(Supplier.code == supplier))
+    if found is None:
+        raise click.ClickException(f"No supplier {supplier}.")
+    try:
+        run = sync.run_sync(found.id, kind="full" if full else None, trigger="manual")
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    if run is None:
+        raise click.ClickException(f"Another sync of {supplier} is running.")
+    click.echo(f"Run {run.id}: {run.kind} {run.outcome}; {run.records_seen:,} records, {run.changed:,} changed, "
+               f"{run.rejected} rejected, {run.http_errors} HTTP errors{'; ' + run.error_message if run.error_message else ''}.")
+    if run.outcome == "failed":
+        sys.exit(1)
 
 
 def _scenario_files(paths: tuple[str, ...]) -> list[Path]:
@@ -179,5 +222,5 @@ def intake_normalize(paths: tuple[str, ...]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (users_cli, demo_cli, secrets_cli, routing_cli, feeds_cli, intake_cli, settings):
+    for command in (users_cli, demo_cli, secrets_cli, stock_cli, sync_cli, routing_cli, feeds_cli, intake_cli, settings):
         app.cli.add_command(command)

@@ -39,6 +39,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLL_INTERVAL_MINUTES", "15", "Default interval between stock pulls from a supplier."),
     Setting("FRESHNESS_BUDGET_MINUTES", "5", "Stock older than this is stale where it matters (routing, reservation)."),
     Setting("SANDBOX", "off", "`on` mounts the simulated suppliers and storefront (for demos and tests). `make run` turns it on; never on in production."),
+    Setting("SANDBOX_URL", "http://127.0.0.1:5000", "Where this console answers, for the demo suppliers' sandbox connections and pushes (`make run` sets it from `PORT`)."),
     Setting("SESSION_HOURS", "12", "How long a login lasts without activity."),
     Setting("LOGIN_RATE_LIMIT", "10 per minute", "Login attempts allowed per client address and per e-mail."),
 )
@@ -116,6 +117,7 @@ class Config:
     poll_interval_minutes: int
     freshness_budget_minutes: int
     sandbox: bool
+    sandbox_url: str
     session_hours: int
     login_rate_limit: str
     extra: dict = field(default_factory=dict)
@@ -161,6 +163,7 @@ class Config:
             poll_interval_minutes=_positive_int("POLL_INTERVAL_MINUTES", get["POLL_INTERVAL_MINUTES"]),
             freshness_budget_minutes=_positive_int("FRESHNESS_BUDGET_MINUTES", get["FRESHNESS_BUDGET_MINUTES"]),
             sandbox=_flag("SANDBOX", get["SANDBOX"]),
+            sandbox_url=get["SANDBOX_URL"].rstrip("/"),
             session_hours=_positive_int("SESSION_HOURS", get["SESSION_HOURS"]),
             login_rate_limit=get["LOGIN_RATE_LIMIT"],
         )

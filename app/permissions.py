@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "stock.view": EVERYONE,
     "stock.export": frozenset({"admin", "ops", "buyer", "manager"}),
     "suppliers.view": frozenset({"admin", "ops", "buyer", "manager"}),
+    "suppliers.sync": frozenset({"admin", "ops"}),
     "jobs.view": EVERYONE,
     "users.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin", "manager"}),

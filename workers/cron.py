@@ -15,6 +15,9 @@ class Periodic:
 
 SCHEDULE: tuple[Periodic, ...] = (
     Periodic("record_cron_tick", every=60),
+    Periodic("schedule_stock_syncs", every=60),
+    Periodic("requeue_forgotten_pushes", every=120),
+    Periodic("push_sandbox_stock", every=60),  # does nothing unless SANDBOX is on
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from app import queues
-from app.services import exports, system
+from app.services import exports, pushes, sync, system
 from app.services.stock import StockFilter
 
 log = logging.getLogger(__name__)
@@ -18,3 +18,34 @@ def export_stock(export_id: str, filters: dict) -> dict:
 def record_cron_tick() -> str:
     """Periodic heartbeat: the overview shows when the schedule last ticked."""
     return system.record_cron_tick().isoformat()
+
+
+def sync_supplier(supplier_id: int, kind: str | None = None, trigger: str = "schedule") -> dict:
+    """Pull one supplier's stock and apply it."""
+    run = sync.run_sync(supplier_id, kind=kind, trigger=trigger, progress=queues.report_progress)
+    if run is None:
+        return {"message": "Another sync of this supplier is running; this one was skipped."}
+    return {"message": f"Run {run.id}: {run.outcome}, {run.changed:,} changed of {run.records_seen:,}.", "run": run.id}
+
+
+def schedule_stock_syncs() -> int:
+    """Every minute: one sync job per supplier that is due."""
+    return sync.enqueue_due_syncs()
+
+
+def process_supplier_push(payload_id: int) -> dict:
+    """Apply one stored supplier push."""
+    run = pushes.process_push(payload_id)
+    return {"message": "Already processed." if run is None else f"Push applied: {run.outcome}, {run.changed} changed."}
+
+
+def requeue_forgotten_pushes() -> int:
+    """Sweeper: stored pushes that no job processed are queued again."""
+    return pushes.requeue_forgotten()
+
+
+def push_sandbox_stock() -> int:
+    """Demo only (SANDBOX on): the simulated pushing supplier sends its changes to our webhook."""
+    from app.sandbox.push import push_demo_updates
+
+    return push_demo_updates()

@@ -179,13 +179,20 @@ class GuardVerdict:
 
 def guard_full_feed(stored: dict[str, StoredStock], plan: StockPlan, *, max_drop_pct: int,
                     max_out_flip_pct: int) -> GuardVerdict:
-    """Hold a full feed that would cut total stock or flip SKUs to out-of-stock beyond the supplier's thresholds."""
+    """Hold a full feed that would cut total stock or flip SKUs to out-of-stock beyond the supplier's thresholds.
+
+    A SKU the feed leaves out counts as gone: a feed that lost its figures (schema drift, a broken
+    export) must be held on its first run, not only once the absences add up to "unknown".
+    """
     after = {sku: s.on_hand or 0 for sku, s in stored.items()}
-    flipped = 0
+    gone = {sku for sku, runs in plan.missing_runs.items() if runs > 0}
+    for sku in gone:
+        after[sku] = 0
+    flipped = sum(1 for sku in gone if stored[sku].status in SELLABLE_STATUSES)
     for change in plan.applied:
         after[change.supplier_sku] = change.new_on_hand or 0
         was_out = change.previous_status in (StockStatus.OUT_OF_STOCK, UNKNOWN, None)
-        if change.new_status in (StockStatus.OUT_OF_STOCK, UNKNOWN) and not was_out:
+        if change.new_status in (StockStatus.OUT_OF_STOCK, UNKNOWN) and not was_out and change.supplier_sku not in gone:
             flipped += 1
     total_before = sum(s.on_hand or 0 for s in stored.values())
     total_after = sum(after.values())

@@ -10,13 +10,14 @@ from sqlalchemy.engine import Engine
 from app.models.audit import AuditEntry
 from app.models.catalog import Product, SupplierOffer
 from app.models.exceptions import ExceptionItem
+from app.models.inbound import InboundPayload
 from app.models.stock import StockAlert, StockChange, SupplierStock
 from app.models.supplier import Supplier
 from app.models.sync import SyncRun
 from app.models.types import render_migration_type
 from app.models.user import User
 
-__all__ = ["render_migration_type", "AuditEntry", "ExceptionItem", "Product", "StockAlert", "StockChange", "Supplier",
+__all__ = ["render_migration_type", "AuditEntry", "ExceptionItem", "InboundPayload", "Product", "StockAlert", "StockChange", "Supplier",
            "SupplierOffer", "SupplierStock", "SyncRun", "User"]
 
 

@@ -11,7 +11,7 @@ from app.models.supplier import Supplier
 from app.models.types import UTCDateTime, utcnow
 
 RUN_KINDS = ("full", "delta", "push", "upload", "realtime")
-RUN_OUTCOMES = ("running", "succeeded", "failed", "held", "skipped")
+RUN_OUTCOMES = ("running", "succeeded", "failed", "held", "discarded", "skipped")
 
 
 class SyncRun(db.Model):

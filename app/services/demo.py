@@ -53,10 +53,11 @@ class SeedResult:
     products: int
     offers: int
     stock_rows: int
+    connections: int = 0
 
     @property
     def changed(self) -> bool:
-        return any((self.users, self.suppliers, self.products, self.offers, self.stock_rows))
+        return any((self.users, self.suppliers, self.products, self.offers, self.stock_rows, self.connections))
 
 
 def _catalog(rng: random.Random) -> list[dict]:
@@ -96,13 +97,11 @@ def seed(now=None) -> SeedResult:
                                 contact_email=f"orders@{code.lower()}.example.com",
                                 order_fee=Decimal(supplier_rng.choice(["0", "1.50", "2.00", "3.50"])),
                                 status="paused" if code == "HARBOR" else "active")
-            if connection not in ("upload", "push"):
-                supplier.connection_options = {"base_url": f"https://api.{code.lower()}.example.com/v1"}
-                supplier.credentials = {"api_key": f"demo-{code.lower()}-{supplier_rng.getrandbits(64):016x}"}
             db.session.add(supplier)
             existing_suppliers[code] = supplier
             created_suppliers += 1
     db.session.flush()
+    connected = _connect_to_sandbox(existing_suppliers.values())
 
     catalog = _catalog(rng)
     known_skus = set(db.session.scalars(select(Product.sku)))
@@ -142,9 +141,29 @@ def seed(now=None) -> SeedResult:
     if stock:
         db.session.execute(SupplierStock.__table__.insert(), stock)
     db.session.commit()
-    result = SeedResult(created_users, created_suppliers, len(missing), len(offers), len(stock))
+    result = SeedResult(created_users, created_suppliers, len(missing), len(offers), len(stock), connected)
     log.info("demo_seeded users=%s suppliers=%s products=%s offers=%s stock=%s", *result.__dict__.values())
     return result
+
+
+def _connect_to_sandbox(suppliers) -> int:
+    """With SANDBOX on, point each demo supplier at its simulated API (again only if the address moved)."""
+    config = current_app.config["DROPDESK"]
+    if not config.sandbox:
+        return 0
+    from app.sandbox import sandbox_connection, sandbox_credentials
+
+    changed = 0
+    for supplier in suppliers:
+        if supplier.code not in {code for code, *_ in SUPPLIERS}:
+            continue
+        connection_type, options, mapping = sandbox_connection(supplier.code, config.sandbox_url)
+        if (supplier.connection_type, supplier.connection_options, supplier.feed_mapping) == (connection_type, options, mapping):
+            continue
+        supplier.connection_type, supplier.connection_options, supplier.feed_mapping = connection_type, options, mapping
+        supplier.credentials = sandbox_credentials(supplier.code)
+        changed += 1
+    return changed
 
 
 def demo_logins() -> list[tuple[str, str]]:

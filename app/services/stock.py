@@ -142,3 +142,73 @@ def status_counts() -> dict[str, int]:
 
 def supplier_codes() -> list[str]:
     return list(db.session.scalars(select(Supplier.code).order_by(Supplier.code)))
+
+
+@dataclass(frozen=True)
+class SupplierFigure:
+    supplier_code: str
+    supplier_name: str
+    supplier_sku: str
+    on_hand: int | None
+    status: str
+    reported_at: datetime | None
+    received_at: datetime | None
+    cost: object
+    moq: int
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    at: datetime
+    on_hand: int
+
+
+@dataclass(frozen=True)
+class SkuDetail:
+    product: Product
+    figures: list[SupplierFigure]
+    total_available: int
+    changes: list  # StockChange rows with the supplier code, newest first
+    history: dict[str, list[HistoryPoint]]  # supplier code -> points, oldest first
+    since: datetime
+
+
+HISTORY_DAYS = 7
+
+
+def sku_detail(sku: str) -> SkuDetail | None:
+    """One of our SKUs across every supplier: figures now, the last week's history, the change log."""
+    from app.models import StockChange
+
+    product = db.session.scalar(select(Product).where(Product.sku == sku))
+    if product is None:
+        return None
+    rows = db.session.execute(
+        select(Supplier.code, Supplier.name, SupplierOffer.supplier_sku, SupplierOffer.cost, SupplierOffer.moq,
+               SupplierOffer.supplier_id, SupplierStock.on_hand, SupplierStock.status, SupplierStock.reported_at,
+               SupplierStock.received_at)
+        .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
+        .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
+                                       SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
+        .where(SupplierOffer.product_id == product.id).order_by(Supplier.code)).all()
+    figures = [SupplierFigure(r.code, r.name, r.supplier_sku, r.on_hand, r.status or "unknown", r.reported_at,
+                              r.received_at, r.cost, r.moq) for r in rows]
+    keys = [(r.supplier_id, r.supplier_sku) for r in rows]
+    codes = {r.supplier_id: r.code for r in rows}
+    since = utcnow() - timedelta(days=HISTORY_DAYS)
+    changes = []
+    if keys:
+        from sqlalchemy import tuple_
+
+        changes = db.session.execute(
+            select(StockChange).where(tuple_(StockChange.supplier_id, StockChange.supplier_sku).in_(keys))
+            .order_by(StockChange.at.desc(), StockChange.id.desc()).limit(200)).scalars().all()
+    history: dict[str, list[HistoryPoint]] = {f.supplier_code: [] for f in figures}
+    for change in reversed(changes):
+        if change.applied and change.at >= since and change.new_on_hand is not None:
+            history[codes[change.supplier_id]].append(HistoryPoint(change.at, change.new_on_hand))
+    for figure in figures:  # the line ends at today's figure
+        if figure.on_hand is not None:
+            history[figure.supplier_code].append(HistoryPoint(utcnow(), figure.on_hand))
+    return SkuDetail(product, figures, sum(f.on_hand or 0 for f in figures if f.status in ("in_stock", "low_stock")),
+                     [(codes[c.supplier_id], c) for c in changes[:50]], history, since)

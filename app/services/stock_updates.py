@@ -86,7 +86,7 @@ def write_plan(supplier: Supplier, plan: StockPlan, ids: dict[str, int], reports
             table.update().where(and_(table.c.id == bindparam("b_id"), or_(
                 table.c.reported_at.is_(None), reported.is_(None), table.c.reported_at <= reported))),
             updates)
-    changed_skus = {change.supplier_sku for change in plan.applied}
+    changed_skus = {change.supplier_sku for change in plan.changes}  # applied, or stale and left alone
     counts_only = [{"b_id": ids[sku], "missing_runs": runs} for sku, runs in plan.missing_runs.items()
                    if sku in ids and sku not in changed_skus]
     if counts_only:
@@ -95,8 +95,9 @@ def write_plan(supplier: Supplier, plan: StockPlan, ids: dict[str, int], reports
     # SKUs reported again with the same figure: confirm them (freshness) without rewriting their figure.
     confirmed = [r.supplier_sku for r in reports if r.supplier_sku in ids and r.supplier_sku not in changed_skus]
     for chunk in _chunks(confirmed):
-        db.session.execute(table.update().where(table.c.supplier_id == supplier.id, table.c.supplier_sku.in_(chunk))
-                           .values(received_at=received_at))
+        db.session.execute(table.update().where(
+            table.c.supplier_id == supplier.id, table.c.supplier_sku.in_(chunk),
+            or_(table.c.received_at.is_(None), table.c.received_at < received_at)).values(received_at=received_at))
     log_rows = [{"supplier_id": supplier.id, "supplier_sku": c.supplier_sku, "previous_on_hand": c.previous_on_hand,
                  "new_on_hand": c.new_on_hand, "previous_status": c.previous_status, "new_status": c.new_status,
                  "source": source, "applied": c.applied, "reported_at": c.reported_at, "received_at": received_at,
@@ -123,5 +124,32 @@ def apply_stock_report(supplier: Supplier, reports: list[ReportedStock], *, sour
     lock_supplier_stock(supplier.id)
     plan, _stored, ids = plan_report(supplier, reports, full_feed=full_feed)
     result = write_plan(supplier, plan, ids, reports, source=source, received_at=received_at)
+    db.session.commit()
+    return result
+
+
+def set_manually(supplier_code: str, supplier_sku: str, quantity: int, actor) -> ApplyResult:
+    """A person sets one supplier SKU's figure (a phone call, a spreadsheet): logged as manual, audited."""
+    from app.domain.stock import unified_stock_level
+    from app.models.types import utcnow
+    from app.services import ServiceError, audit
+
+    supplier = db.session.scalar(select(Supplier).where(Supplier.code == supplier_code))
+    if supplier is None:
+        raise ServiceError(f"No supplier {supplier_code}.", field="supplier")
+    if not supplier_sku.strip():
+        raise ServiceError("Give the supplier's SKU.", field="sku")
+    if quantity < 0:
+        raise ServiceError("The quantity cannot be negative.", field="quantity")
+    now = utcnow()
+    level = unified_stock_level(quantity, None, threshold=threshold_for(supplier))
+    before = db.session.scalar(select(SupplierStock.on_hand).where(SupplierStock.supplier_id == supplier.id,
+                                                                   SupplierStock.supplier_sku == supplier_sku.strip()))
+    lock_supplier_stock(supplier.id)
+    reports = [ReportedStock(supplier_sku.strip(), level.quantity, str(level.status), now)]
+    plan, _stored, ids = plan_report(supplier, reports, full_feed=False)
+    result = write_plan(supplier, plan, ids, reports, source="manual", received_at=now)
+    audit.record(actor, "stock.set_manually", "supplier_stock", f"{supplier.code}/{supplier_sku.strip()}",
+                 {"on_hand": (before, level.quantity)})
     db.session.commit()
     return result

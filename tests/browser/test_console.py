@@ -83,8 +83,12 @@ def test_the_next_page_link_moves_through_a_long_list(page):
 
 def test_an_admin_changes_a_role_inline_and_sees_a_toast(page, screenshot):
     sign_in(page, "admin")
+    row = page.locator("tr", has_text="support@example.com")
+    row.evaluate("element => element.dataset.before = 'yes'")
     page.get_by_label("Role of support@example.com").select_option("manager")
     expect(page.locator(".toast").last).to_contain_text("support@example.com is now manager.")
+    # The row is swapped for the server's; act on the new one, not on the one being replaced.
+    expect(page.locator("tr[data-before]")).to_have_count(0)
     screenshot(page, "users-role-changed")
     page.get_by_label("Role of support@example.com").select_option("support")
     expect(page.locator(".toast").last).to_contain_text("support@example.com is now support.")
@@ -148,4 +152,44 @@ def test_the_overview_shows_stock_at_a_glance_and_supplier_freshness(page, scree
     expect(page.locator("#supplier-freshness tbody tr")).to_have_count(10)
     expect(page.get_by_role("img")).to_have_attribute("aria-label", re.compile(r"In stock \d"))
     screenshot(page, "overview")
+    assert page.js_errors == []
+
+
+def test_a_sku_page_shows_each_supplier_its_history_and_change_log(page, live_server, screenshot):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from app.domain.stock import ReportedStock
+    from app.extensions import db
+    from app.models import Product, Supplier, SupplierOffer
+    from app.models.types import utcnow
+    from app.services.stock_updates import apply_stock_report
+
+    app = live_server["app"]
+    with app.app_context():
+        product = db.session.scalar(select(Product).join(SupplierOffer).group_by(Product.id)
+                                    .having(db.func.count(SupplierOffer.id) >= 2).order_by(Product.sku))
+        offers = db.session.scalars(select(SupplierOffer).where(SupplierOffer.product_id == product.id)).all()
+        start = utcnow() - timedelta(days=6)
+        from app.models import SupplierStock
+
+        for offer in offers:  # the demo's figures are from today: make them older than this week's history
+            db.session.execute(db.update(SupplierStock).where(SupplierStock.supplier_id == offer.supplier_id,
+                                                              SupplierStock.supplier_sku == offer.supplier_sku)
+                               .values(reported_at=start - timedelta(days=1)))
+        db.session.commit()
+        for day, quantities in enumerate([(120, 40), (80, 45), (30, 0), (200, 10), (150, 60)]):
+            for offer, qty in zip(offers, quantities):
+                supplier = db.session.get(Supplier, offer.supplier_id)
+                status = "out_of_stock" if qty == 0 else "low_stock" if qty < 10 else "in_stock"
+                at = start + timedelta(days=day, hours=offer.id % 5)
+                apply_stock_report(supplier, [ReportedStock(offer.supplier_sku, qty, status, at)], source="delta", received_at=at)
+        sku = product.sku
+    sign_in(page, "buyer")
+    page.goto(f"/stock/sku/{sku}")
+    expect(page.get_by_role("heading", name="By supplier")).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("On hand per supplier"))).to_be_visible()
+    expect(page.locator("table.data").last).to_contain_text("delta")
+    screenshot(page, "sku-detail")
     assert page.js_errors == []

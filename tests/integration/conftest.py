@@ -47,7 +47,8 @@ class FreshContextClient(FlaskClient):
 def migrated_app(database_url, redis_url):
     from flask_migrate import upgrade
 
-    app = create_app(make_config(database_url, redis_url))
+    # SANDBOX on, so every route (the simulated suppliers' too) is in the app under test.
+    app = create_app(make_config(database_url, redis_url, SANDBOX="on"))
     app.test_client_class = FreshContextClient
     with app.app_context():
         upgrade()

@@ -21,18 +21,27 @@ EXPECTED: dict[str, set[str] | str] = {
     "health.readyz": PUBLIC,
     "overview.index": ALL,
     "stock.index": ALL,
+    "stock.sku": ALL,
     "stock.start_export": {"admin", "ops", "buyer", "manager"},
     "stock.download_export": {"admin", "ops", "buyer", "manager"},
     "suppliers.index": {"admin", "ops", "buyer", "manager"},
     "suppliers.show": {"admin", "ops", "buyer", "manager"},
+    "suppliers.sync_now": {"admin", "ops"},
+    "suppliers.apply_held": {"admin", "ops"},
+    "suppliers.discard_held": {"admin", "ops"},
     "jobs.progress": ALL,
     "admin.users_index": {"admin"},
     "admin.create_user": {"admin"},
     "admin.change_role": {"admin"},
     "admin.set_active": {"admin"},
     "admin.audit_log": {"admin", "manager"},
+    "api.supplier_stock_push": PUBLIC,  # signed by the supplier, not a session
 }
-SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1",
+# The sandbox plays the suppliers' side (mounted only with SANDBOX on, as in these tests): no login, like a supplier's API.
+SANDBOX_ENDPOINTS = ("sandbox.supplier_stock", "sandbox.supplier_stock_check", "sandbox.oauth_token",
+                     "sandbox.supplier_faults", "sandbox.supplier_stats", "sandbox.sandbox_clock")
+EXPECTED.update({endpoint: PUBLIC for endpoint in SANDBOX_ENDPOINTS})
+SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1", "run_id": "1", "sku": "KIT-00001",
                "name": "stock-00000000000000000000000000000000.csv"}
 
 

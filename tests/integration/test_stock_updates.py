@@ -82,3 +82,27 @@ def test_reports_for_one_supplier_never_touch_another(app):
     apply_stock_report(acme, feed(0, A=40), source="full", received_at=T0, full_feed=True)
     apply_stock_report(acme, [], source="full", received_at=T0 + timedelta(minutes=5), full_feed=True)
     assert stock_of(other) == {"A": (7, "low_stock")}
+
+
+def test_a_stale_report_does_not_count_as_a_confirmation(app):
+    s = supplier()
+    fresh = T0 + timedelta(minutes=10)
+    apply_stock_report(s, feed(10, A=40), source="full", received_at=fresh, full_feed=True)
+    apply_stock_report(s, feed(5, A=40), source="push", received_at=T0 + timedelta(minutes=6))
+    row = db.session.scalars(select(SupplierStock)).one()
+    assert row.received_at == fresh
+
+
+def test_stock_set_by_hand_is_logged_as_manual_and_audited(app):
+    from app.models import AuditEntry
+
+    s = supplier()
+    result = app.test_cli_runner().invoke(args=["stock", "set", "ACME", "MUG-1", "7"])
+    assert result.exit_code == 0, result.output
+    assert stock_of(s) == {"MUG-1": (7, "low_stock")}
+    change = db.session.scalars(select(StockChange)).one()
+    assert (change.source, change.new_on_hand) == ("manual", 7)
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "stock.set_manually")).one()
+    assert entry.changes == {"on_hand": [None, 7]} and entry.actor_label == "cli"
+    refused = app.test_cli_runner().invoke(args=["stock", "set", "NOPE", "MUG-1", "7"])
+    assert refused.exit_code == 1 and "No supplier NOPE" in refused.output

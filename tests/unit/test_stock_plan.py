@@ -104,3 +104,10 @@ def test_applying_a_plan_never_lets_an_older_report_win(existing, incoming):
             assert after[sku] == (before[sku].on_hand, before[sku].reported_at)  # stale ignored
         else:
             assert after[sku][0] == qty
+
+
+def test_the_guard_holds_a_full_feed_that_left_most_skus_out_on_its_first_run():
+    before = {f"S{i}": stored(f"S{i}", 50) for i in range(10)}
+    plan = plan_stock_changes(before, [report("S0", 50)], full_feed=True, missing_runs_before_unknown=2)
+    verdict = guard_full_feed(before, plan, max_drop_pct=50, max_out_flip_pct=25)
+    assert verdict.hold and verdict.flipped_to_out == 9 and verdict.total_after == 50

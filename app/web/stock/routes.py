@@ -9,6 +9,7 @@ from flask_login import current_user
 from app import queues
 from app.htmx import render_page, render_fragment, trigger
 from app.models.stock import STOCK_STATUSES
+from app.models.types import utcnow
 from app.permissions import role_required
 from app.services import ServiceError, exports, stock
 from app.web.listing import list_args, url_with
@@ -38,6 +39,15 @@ def index():
         page=page, error=error, args=args, url_with=url_with, statuses=STOCK_STATUSES,
         supplier_codes=stock.supplier_codes(), is_stale=stock.is_stale,
     )
+
+
+@bp.get("/sku/<sku>")
+@role_required("stock.view")
+def sku(sku: str):
+    detail = stock.sku_detail(sku)
+    if detail is None:
+        abort(404)
+    return render_page("stock/sku.html", detail=detail, now=utcnow(), is_stale=stock.is_stale)
 
 
 @bp.post("/exports")

@@ -1,0 +1,51 @@
+"""The exception queue's write side: open an item (or add to the open one), resolve it."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ExceptionItem, Supplier, User
+from app.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _entry(who: str, what: str) -> dict:
+    return {"at": utcnow().isoformat(), "who": who, "what": what}
+
+
+def raise_item(kind: str, reason_code: str, reason: str, *, supplier: Supplier | None = None,
+               sync_run_id: int | None = None, payload: dict[str, Any] | None = None) -> ExceptionItem:
+    """Open an exception item in the caller's transaction; a supplier's repeated failure of one kind
+    updates its open item instead of piling up new ones."""
+    existing = None
+    if supplier is not None:
+        existing = db.session.scalar(select(ExceptionItem).where(
+            ExceptionItem.kind == kind, ExceptionItem.supplier_id == supplier.id, ExceptionItem.status == "open"))
+    if existing is not None and kind != "feed_held":
+        existing.reason_code, existing.reason = reason_code, reason
+        existing.payload = payload or {}
+        existing.sync_run_id = sync_run_id
+        existing.history = [*existing.history, _entry("system", f"happened again: {reason}")]
+        return existing
+    item = ExceptionItem(kind=kind, reason_code=reason_code, reason=reason, supplier_id=supplier.id if supplier else None,
+                         sync_run_id=sync_run_id, payload=payload or {}, history=[_entry("system", reason)])
+    db.session.add(item)
+    log.info("exception_raised kind=%s reason=%s supplier=%s", kind, reason_code, supplier.code if supplier else "-")
+    return item
+
+
+def resolve_open(kind: str, supplier: Supplier, note: str) -> None:
+    """Close a supplier's open item of `kind` once the failure has gone away by itself."""
+    for item in db.session.scalars(select(ExceptionItem).where(
+            ExceptionItem.kind == kind, ExceptionItem.supplier_id == supplier.id, ExceptionItem.status == "open")):
+        close(item, "system", note, status="resolved")
+
+
+def close(item: ExceptionItem, who: User | str, note: str, *, status: str = "resolved") -> None:
+    item.status = status
+    item.resolved_at = utcnow()
+    item.history = [*item.history, _entry(who.email if isinstance(who, User) else who, note)]
