@@ -142,7 +142,8 @@ def seed(now=None) -> SeedResult:
         db.session.execute(SupplierStock.__table__.insert(), stock)
     db.session.commit()
     result = SeedResult(created_users, created_suppliers, len(missing), len(offers), len(stock), connected)
-    log.info("demo_seeded users=%s suppliers=%s products=%s offers=%s stock=%s", *result.__dict__.values())
+    log.info("demo_seeded users=%s suppliers=%s products=%s offers=%s stock=%s connections=%s",
+             result.users, result.suppliers, result.products, result.offers, result.stock_rows, result.connections)
     return result
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from app.extensions import db
 from app.models import Product, Supplier, SupplierOffer, SupplierStock
@@ -14,7 +14,7 @@ from app.models.types import UTCDateTime, utcnow
 from app.services import ServiceError
 from app.services.paging import EPOCH, Page, keyset_page
 
-SORTS = ("sku", "supplier", "on_hand", "reported_at")
+SORTS = ("sku", "supplier", "on_hand", "received_at")
 PER_PAGE = 50
 
 
@@ -43,7 +43,23 @@ def freshness_budget() -> timedelta:
 
 
 def is_stale(reported_at: datetime | None, now: datetime | None = None) -> bool:
+    """Older than FRESHNESS_BUDGET_MINUTES: too old to promise from without a live check."""
     return reported_at is None or (now or utcnow()) - reported_at > freshness_budget()
+
+
+def stale_before(now: datetime | None = None) -> dict[str, datetime]:
+    """Per supplier code: a figure last confirmed before this is stale on the pages (twice the
+    supplier's polling interval, so one late run does not paint everything red)."""
+    now = now or utcnow()
+    default = current_app.config["DROPDESK"].poll_interval_minutes
+    return {code: now - 2 * timedelta(minutes=minutes or default)
+            for code, minutes in db.session.execute(select(Supplier.code, Supplier.poll_interval_minutes))}
+
+
+def _stale_condition(cutoffs: dict[str, datetime]):
+    ids = dict(db.session.execute(select(Supplier.code, Supplier.id)).all())
+    return or_(SupplierStock.received_at.is_(None), *[
+        and_(SupplierStock.supplier_id == ids[code], SupplierStock.received_at < cutoff) for code, cutoff in cutoffs.items()])
 
 
 def _sort_expressions():
@@ -51,7 +67,7 @@ def _sort_expressions():
         "sku": func.coalesce(Product.sku, SupplierStock.supplier_sku),
         "supplier": Supplier.code,
         "on_hand": func.coalesce(SupplierStock.on_hand, -1),
-        "reported_at": func.coalesce(SupplierStock.reported_at, literal(EPOCH)),
+        "received_at": func.coalesce(SupplierStock.received_at, literal(EPOCH)),
     }
 
 
@@ -84,8 +100,7 @@ def list_stock(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
     if filters.status:
         query = query.where(SupplierStock.status == filters.status)
     if filters.freshness:
-        cutoff = utcnow() - freshness_budget()
-        stale = (SupplierStock.reported_at.is_(None)) | (SupplierStock.reported_at < cutoff)
+        stale = _stale_condition(stale_before())
         query = query.where(stale if filters.freshness == "stale" else ~stale)
     return keyset_page(
         query, sort_expr, SupplierStock.id, descending=filters.descending, after=filters.after,
@@ -113,7 +128,7 @@ def supplier_freshness(code: str | None = None) -> list[SupplierFreshness]:
             func.count(SupplierStock.id),
             func.sum(case((SupplierStock.status == "out_of_stock", 1), else_=0)),
             func.sum(case((SupplierStock.status == "low_stock", 1), else_=0)),
-            func.max(SupplierStock.reported_at),
+            func.max(SupplierStock.received_at),
         )
         .outerjoin(SupplierStock, SupplierStock.supplier_id == Supplier.id)
         .group_by(Supplier.id, Supplier.code, Supplier.name, Supplier.status)
@@ -124,6 +139,7 @@ def supplier_freshness(code: str | None = None) -> list[SupplierFreshness]:
     rows = db.session.execute(query)
 
     now = utcnow()
+    cutoffs = stale_before(now)
     result = []
     for code, name, status, skus, out, low, last in rows:
         # MAX() over SQLite hands back text; read it through the column type.
@@ -131,7 +147,8 @@ def supplier_freshness(code: str | None = None) -> list[SupplierFreshness]:
             last = UTCDateTime().process_result_value(datetime.fromisoformat(last), db.engine.dialect)
         elif last is not None and last.tzinfo is None:
             last = UTCDateTime().process_result_value(last, db.engine.dialect)
-        result.append(SupplierFreshness(code, name, status, skus, out or 0, low or 0, last, is_stale(last, now)))
+        result.append(SupplierFreshness(code, name, status, skus, out or 0, low or 0, last,
+                                        last is None or last < cutoffs[code]))
     return result
 
 

@@ -47,7 +47,7 @@ def test_demo_seed_cli_says_when_nothing_changed(app):
 
 def test_keyset_pages_cover_every_row_once_in_order(app):
     demo.seed()
-    for sort, descending in (("sku", False), ("on_hand", True), ("reported_at", False), ("supplier", True)):
+    for sort, descending in (("sku", False), ("on_hand", True), ("received_at", False), ("supplier", True)):
         seen, after = [], None
         while True:
             page = list_stock(StockFilter(sort=sort, descending=descending, after=after), per_page=400)
@@ -98,3 +98,23 @@ def test_an_unknown_sort_or_a_forged_cursor_gets_a_clear_message(client, make_us
     assert bad_sort.status_code == 422 and "Cannot sort by" in bad_sort.text
     bad_cursor = client.get("/stock?after=%%%")
     assert bad_cursor.status_code == 422 and "no longer valid" in bad_cursor.text
+
+
+def test_stale_means_not_confirmed_for_twice_the_suppliers_interval(app):
+    from datetime import timedelta
+
+    from app.models.types import utcnow
+
+    demo.seed()
+    acme = db.session.scalar(select(Supplier).where(Supplier.code == "ACME"))
+    acme.poll_interval_minutes = 60
+    now = utcnow()
+    rows = db.session.scalars(select(SupplierStock).where(SupplierStock.supplier_id == acme.id)).all()
+    for row in rows[:10]:
+        row.received_at = now - timedelta(minutes=100)  # within 2 x 60 min: fresh
+    for row in rows[10:]:
+        row.received_at = now - timedelta(minutes=130)  # beyond: stale
+    db.session.commit()
+    stale = list_stock(StockFilter(supplier="ACME", freshness="stale"), per_page=1000)
+    fresh = list_stock(StockFilter(supplier="ACME", freshness="fresh"), per_page=1000)
+    assert (stale.total, fresh.total) == (len(rows) - 10, 10)

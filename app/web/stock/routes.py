@@ -37,7 +37,7 @@ def index():
     return render_page(
         "stock/index.html", fragments=("stock_table",), status=200 if error is None else 422,
         page=page, error=error, args=args, url_with=url_with, statuses=STOCK_STATUSES,
-        supplier_codes=stock.supplier_codes(), is_stale=stock.is_stale,
+        supplier_codes=stock.supplier_codes(), stale_before=stock.stale_before(),
     )
 
 
@@ -47,7 +47,7 @@ def sku(sku: str):
     detail = stock.sku_detail(sku)
     if detail is None:
         abort(404)
-    return render_page("stock/sku.html", detail=detail, now=utcnow(), is_stale=stock.is_stale)
+    return render_page("stock/sku.html", detail=detail, now=utcnow(), stale_before=stock.stale_before())
 
 
 @bp.post("/exports")
