@@ -25,7 +25,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "stock.export": frozenset({"admin", "ops", "buyer", "manager"}),
     "suppliers.view": frozenset({"admin", "ops", "buyer", "manager"}),
     "suppliers.sync": frozenset({"admin", "ops"}),
+    "suppliers.manage": frozenset({"admin"}),
     "jobs.view": EVERYONE,
+    "exceptions.view": frozenset({"admin", "ops", "manager"}),
+    "exceptions.work": frozenset({"admin", "ops"}),
+    "alerts.view": EVERYONE,
     "users.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin", "manager"}),
 }
@@ -33,7 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 # Where each role lands after login: the page it comes to Dropdesk for.
 ROLE_HOME = {
     "admin": "admin.users_index",
-    "ops": "overview.index",
+    "ops": "exceptions.index",
     "buyer": "stock.index",
     "support": "stock.index",
     "manager": "overview.index",

@@ -13,7 +13,8 @@ from app.models.types import utcnow
 log = logging.getLogger(__name__)
 
 
-def _entry(who: str, what: str) -> dict:
+def history_entry(who: str, what: str) -> dict:
+    """One line of an item's history."""
     return {"at": utcnow().isoformat(), "who": who, "what": what}
 
 
@@ -29,10 +30,10 @@ def raise_item(kind: str, reason_code: str, reason: str, *, supplier: Supplier |
         existing.reason_code, existing.reason = reason_code, reason
         existing.payload = payload or {}
         existing.sync_run_id = sync_run_id
-        existing.history = [*existing.history, _entry("system", f"happened again: {reason}")]
+        existing.history = [*existing.history, history_entry("system", f"happened again: {reason}")]
         return existing
     item = ExceptionItem(kind=kind, reason_code=reason_code, reason=reason, supplier_id=supplier.id if supplier else None,
-                         sync_run_id=sync_run_id, payload=payload or {}, history=[_entry("system", reason)])
+                         sync_run_id=sync_run_id, payload=payload or {}, history=[history_entry("system", reason)])
     db.session.add(item)
     log.info("exception_raised kind=%s reason=%s supplier=%s", kind, reason_code, supplier.code if supplier else "-")
     return item
@@ -48,4 +49,4 @@ def resolve_open(kind: str, supplier: Supplier, note: str) -> None:
 def close(item: ExceptionItem, who: User | str, note: str, *, status: str = "resolved") -> None:
     item.status = status
     item.resolved_at = utcnow()
-    item.history = [*item.history, _entry(who.email if isinstance(who, User) else who, note)]
+    item.history = [*item.history, history_entry(who.email if isinstance(who, User) else who, note)]

@@ -229,3 +229,27 @@ def sku_detail(sku: str) -> SkuDetail | None:
             history[figure.supplier_code].append(HistoryPoint(utcnow(), figure.on_hand))
     return SkuDetail(product, figures, sum(f.on_hand or 0 for f in figures if f.status in ("in_stock", "low_stock")),
                      [(codes[c.supplier_id], c) for c in changes[:50]], history, since)
+
+
+ALERT_LABELS = {"went_out_of_stock": "Went out of stock", "back_in_stock": "Back in stock",
+                "fell_below_threshold": "Fell below the low-stock level"}
+
+
+def list_alerts(kind: str = "", supplier: str = "", after: str | None = None, per_page: int = PER_PAGE) -> Page:
+    """Stock alerts, newest first, with the product they concern where the SKU is mapped."""
+    from app.models import StockAlert
+
+    if kind and kind not in ALERT_LABELS:
+        raise ServiceError(f"Unknown alert kind {kind!r}.", field="kind")
+    query = (select(StockAlert, Supplier.code.label("supplier_code"), Product.sku.label("sku"),
+                    Product.name.label("product_name"), StockAlert.at.label("sort_value"))
+             .join(Supplier, Supplier.id == StockAlert.supplier_id)
+             .outerjoin(SupplierOffer, and_(SupplierOffer.supplier_id == StockAlert.supplier_id,
+                                            SupplierOffer.supplier_sku == StockAlert.supplier_sku))
+             .outerjoin(Product, Product.id == SupplierOffer.product_id))
+    if kind:
+        query = query.where(StockAlert.kind == kind)
+    if supplier:
+        query = query.where(Supplier.code == supplier)
+    return keyset_page(query, StockAlert.at, StockAlert.id, descending=True, after=after, per_page=per_page,
+                       row_key=lambda row: (row.sort_value, row.StockAlert.id))

@@ -269,3 +269,42 @@ def start_sync_now(code: str, actor) -> str:
     db.session.commit()
     return queues.enqueue("sync_supplier", supplier.id, "full", "manual", queue=queues.HIGH,
                           description=f"Stock sync now, {supplier.code}")
+
+
+def ensure_fresh(supplier_id: int, skus: list[str]) -> SyncRun | None:
+    """Before promising stock: check these SKUs live when their figures are older than the
+    freshness budget and the supplier's API can answer for a few SKUs. None when nothing was checked."""
+    from app.models import SupplierStock
+    from app.services.stock import freshness_budget
+
+    supplier = db.session.get(Supplier, supplier_id)
+    if supplier is None:
+        raise ServiceError(f"No supplier with id {supplier_id}.")
+    settings = connection_settings(supplier)
+    if supplier.connection_type not in PULLED_TYPES or not connectors.supports_realtime(settings):
+        return None
+    now = utcnow()
+    confirmed = dict(db.session.execute(select(SupplierStock.supplier_sku, SupplierStock.received_at).where(
+        SupplierStock.supplier_id == supplier.id, SupplierStock.supplier_sku.in_(skus))).all())
+    stale = sorted(sku for sku in set(skus) if confirmed.get(sku) is None or now - confirmed[sku] > freshness_budget())
+    if not stale or not supplier_health.allow_call(supplier.code):
+        return None
+    started = time.monotonic()
+    run = SyncRun(supplier_id=supplier.id, kind="realtime", trigger="order", started_at=now)
+    db.session.add(run)
+    db.session.flush()
+    try:
+        pull = connectors.check_stock(settings, stale, received_at=now, token_cache=RedisTokenCache(), policy=retry_policy())
+    except ConnectorError as error:
+        supplier_health.record_failure(supplier.code)
+        run.error_reason, run.error_message = error.reason, error.message
+        _finish(run, "failed", started)
+        db.session.commit()
+        log.warning("realtime_check_failed supplier=%s skus=%s reason=%s", supplier.code, len(stale), error.reason)
+        return run
+    supplier_health.record_success(supplier.code)
+    record_pull(run, pull)
+    apply_pull(supplier, run, pull, source="realtime", received_at=now, guard=False)
+    _finish(run, "succeeded", started)
+    db.session.commit()
+    return run

@@ -55,13 +55,14 @@ def init_app(app: Flask) -> None:
     from app.web.admin.routes import bp as admin_bp
     from app.web.api.routes import bp as api_bp
     from app.web.auth.routes import bp as auth_bp
+    from app.web.exceptions.routes import bp as exceptions_bp
     from app.web.health.routes import bp as health_bp
     from app.web.jobs.routes import bp as jobs_bp
     from app.web.overview.routes import bp as overview_bp
     from app.web.stock.routes import bp as stock_bp
     from app.web.suppliers.routes import bp as suppliers_bp
 
-    for blueprint in (auth_bp, health_bp, overview_bp, stock_bp, suppliers_bp, jobs_bp, admin_bp, api_bp):
+    for blueprint in (auth_bp, health_bp, overview_bp, stock_bp, suppliers_bp, jobs_bp, admin_bp, api_bp, exceptions_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

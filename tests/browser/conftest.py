@@ -1,6 +1,7 @@
 """A live console (real HTTP server thread, SQLite file, real Redis) and Debian's Chromium via Playwright."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from pathlib import Path
@@ -38,14 +39,17 @@ def live_server(tmp_path_factory, redis_url):
     from app.services import demo
 
     database = tmp_path_factory.mktemp("browser-db") / "dropdesk.sqlite3"
-    app = create_app(make_config(f"sqlite:///{database}", redis_url))
+    app = create_app(make_config(f"sqlite:///{database}", redis_url, SANDBOX="on"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    # The demo suppliers answer from this same server's sandbox, as with `make run`.
+    app.config["DROPDESK"] = dataclasses.replace(app.config["DROPDESK"], sandbox_url=url)
     with app.app_context():
         upgrade()
         demo.seed()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app}
+    yield {"url": url, "app": app}
     server.shutdown()
 
 

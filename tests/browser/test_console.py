@@ -6,13 +6,13 @@ from playwright.sync_api import expect
 from app.services.demo import DEMO_PASSWORD
 
 NAV = {
-    "admin": ["Overview", "Stock", "Suppliers", "Users", "Audit log"],
-    "ops": ["Overview", "Stock", "Suppliers"],
-    "buyer": ["Overview", "Stock", "Suppliers"],
-    "support": ["Overview", "Stock"],
-    "manager": ["Overview", "Stock", "Suppliers", "Audit log"],
+    "admin": ["Exceptions", "Overview", "Stock", "Alerts", "Suppliers", "Users", "Audit log"],
+    "ops": ["Exceptions", "Overview", "Stock", "Alerts", "Suppliers"],
+    "buyer": ["Overview", "Stock", "Alerts", "Suppliers"],
+    "support": ["Overview", "Stock", "Alerts"],
+    "manager": ["Exceptions", "Overview", "Stock", "Alerts", "Suppliers", "Audit log"],
 }
-HOME = {"admin": "/admin/users", "ops": "/overview", "buyer": "/stock", "support": "/stock", "manager": "/overview"}
+HOME = {"admin": "/admin/users", "ops": "/exceptions", "buyer": "/stock", "support": "/stock", "manager": "/overview"}
 
 
 def sign_in(page, role):
@@ -192,4 +192,37 @@ def test_a_sku_page_shows_each_supplier_its_history_and_change_log(page, live_se
     expect(page.get_by_role("img", name=re.compile("On hand per supplier"))).to_be_visible()
     expect(page.locator("table.data").last).to_contain_text("delta")
     screenshot(page, "sku-detail")
+    assert page.js_errors == []
+
+
+def test_ops_sync_a_supplier_then_see_a_failing_one_in_the_exception_queue(page, live_server, screenshot):
+    from app.sandbox.faults import parse_faults, reset_supplier, set_faults
+    from app.models.types import utcnow
+
+    sign_in(page, "ops")
+    expect(page.get_by_text("Nothing needs you")).to_be_visible()
+    page.goto("/suppliers/ACME")
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.get_by_role("progressbar", name="Stock sync")).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator("#sync-runs tbody tr").first).to_contain_text("succeeded")
+    screenshot(page, "supplier-synced")
+    app = live_server["app"]
+    with app.app_context():
+        set_faults("PACIFIC", parse_faults({"down": True}, utcnow()))
+    try:
+        page.goto("/suppliers/PACIFIC")
+        page.get_by_role("button", name="Sync now").click()
+        expect(page.get_by_role("progressbar", name="Stock sync")).to_have_attribute("aria-valuenow", "100")
+        page.goto("/exceptions")
+        expect(page.locator(".exception-item").first).to_contain_text("Stock sync failed")
+        expect(page.locator("#exception-badge")).to_have_text("1")
+        screenshot(page, "exception-queue")
+        page.get_by_label("What was done").fill("Called Pacific: maintenance window")
+        page.get_by_role("button", name="Resolved").click()
+        expect(page.locator(".toast").last).to_contain_text("resolved")
+        expect(page.get_by_text("Nothing needs you")).to_be_visible()  # the open list refreshed itself
+        expect(page.locator("#exception-badge")).to_have_text("0")
+    finally:
+        with app.app_context():
+            reset_supplier("PACIFIC")
     assert page.js_errors == []

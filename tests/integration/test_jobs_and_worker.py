@@ -58,6 +58,7 @@ def test_job_progress_fragment_polls_until_done_then_stops(client, make_user, ap
     missing = client.get("/jobs/not-a-real-job")
     assert missing.status_code == 200
     assert 'role="progressbar"' in missing.text and "hx-get" not in missing.text  # done: no more polling
+    assert missing.headers["HX-Trigger"] == '{"job-finished": null}'  # pages refresh what the job changed
     demo.seed()
     from tests.helpers import csrf_token_from
 
@@ -65,7 +66,7 @@ def test_job_progress_fragment_polls_until_done_then_stops(client, make_user, ap
     started = client.post("/stock/exports?supplier=ATLAS", headers={"HX-Request": "true", "X-CSRFToken": token})
     assert started.status_code == 200
     assert 'aria-valuenow="100"' in started.text  # the test app's queue runs jobs at once
-    assert "Download CSV" in started.text and started.headers["HX-Trigger"] == '{"job-started": null}'
+    assert "Download CSV" in started.text and started.headers["HX-Trigger"] == '{"job-finished": null}'
 
 
 def test_an_export_link_for_a_file_that_does_not_exist_is_a_404(client, make_user):

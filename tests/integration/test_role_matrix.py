@@ -35,13 +35,18 @@ EXPECTED: dict[str, set[str] | str] = {
     "admin.change_role": {"admin"},
     "admin.set_active": {"admin"},
     "admin.audit_log": {"admin", "manager"},
-    "api.supplier_stock_push": PUBLIC,  # signed by the supplier, not a session
+    "api.supplier_stock_push": PUBLIC,
+    "exceptions.index": {"admin", "ops", "manager"},
+    "exceptions.count": {"admin", "ops", "manager"},
+    "exceptions.retry": {"admin", "ops"},
+    "exceptions.close": {"admin", "ops"},
+    "stock.alerts": ALL,  # signed by the supplier, not a session
 }
 # The sandbox plays the suppliers' side (mounted only with SANDBOX on, as in these tests): no login, like a supplier's API.
 SANDBOX_ENDPOINTS = ("sandbox.supplier_stock", "sandbox.supplier_stock_check", "sandbox.oauth_token",
                      "sandbox.supplier_faults", "sandbox.supplier_stats", "sandbox.sandbox_clock")
 EXPECTED.update({endpoint: PUBLIC for endpoint in SANDBOX_ENDPOINTS})
-SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1", "run_id": "1", "sku": "KIT-00001",
+SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1", "run_id": "1", "sku": "KIT-00001", "item_id": "1",
                "name": "stock-00000000000000000000000000000000.csv"}
 
 

@@ -195,3 +195,28 @@ def test_pushes_are_verified_stored_deduplicated_and_applied_in_order(suppliers,
     statuses = dict(db.session.execute(select(InboundPayload.delivery_id, InboundPayload.status)).all())
     assert statuses == {"delivery-1": "processed", None: "rejected", "delivery-0": "processed"}
     assert pushes.requeue_forgotten() == 0
+
+
+def test_ensure_fresh_checks_only_stale_skus_live_and_applies_them(suppliers):
+    from datetime import timedelta
+
+    from app.models.types import utcnow
+
+    acme = suppliers["ACME"]
+    assert sync.run_sync(acme.id, kind="full").outcome == "succeeded"
+    rows = db.session.scalars(select(SupplierStock).where(SupplierStock.supplier_id == acme.id)
+                              .order_by(SupplierStock.supplier_sku).limit(3)).all()
+    assert sync.ensure_fresh(acme.id, [r.supplier_sku for r in rows]) is None  # just synced: nothing to check
+    rows[0].received_at = utcnow() - timedelta(minutes=30)
+    db.session.commit()
+    reset_supplier("ACME")
+    run = sync.ensure_fresh(acme.id, [r.supplier_sku for r in rows])
+    assert run.kind == "realtime" and run.outcome == "succeeded" and run.records_seen == 1
+    calls = supplier_stats("ACME")["recent"]
+    assert len(calls) == 1 and calls[0]["path"].endswith("/stock/check") and calls[0]["query"]["sku"] == [rows[0].supplier_sku]
+    db.session.refresh(rows[0])
+    assert utcnow() - rows[0].received_at < timedelta(minutes=1)
+
+
+def test_ensure_fresh_does_nothing_for_a_supplier_without_a_realtime_api(suppliers):
+    assert sync.ensure_fresh(suppliers["NORDIC"].id, ["NOR000001"]) is None

@@ -7,11 +7,12 @@ from flask import Blueprint, abort, send_file, url_for
 from flask_login import current_user
 
 from app import queues
-from app.htmx import render_page, render_fragment, trigger
+from app.htmx import render_page
 from app.models.stock import STOCK_STATUSES
 from app.models.types import utcnow
 from app.permissions import role_required
 from app.services import ServiceError, exports, stock
+from app.web.jobs.routes import job_progress_response
 from app.web.listing import list_args, url_with
 
 bp = Blueprint("stock", __name__, url_prefix="/stock")
@@ -41,6 +42,20 @@ def index():
     )
 
 
+@bp.get("/alerts")
+@role_required("alerts.view")
+def alerts():
+    args = list_args("kind", "supplier", default_sort="-at")
+    page, error = None, None
+    try:
+        page = stock.list_alerts(kind=args["kind"], supplier=args["supplier"], after=args["after"] or None)
+    except ServiceError as problem:
+        error = problem.message
+    return render_page("stock/alerts.html", fragments=("alert_list",), status=200 if error is None else 422, page=page,
+                       error=error, args=args, url_with=url_with, kinds=stock.ALERT_LABELS,
+                       supplier_codes=stock.supplier_codes())
+
+
 @bp.get("/sku/<sku>")
 @role_required("stock.view")
 def sku(sku: str):
@@ -62,8 +77,7 @@ def start_export():
     export_id = uuid.uuid4().hex
     job_id = queues.enqueue("export_stock", export_id, filters.__dict__, queue=queues.LOW,
                             description=f"Stock export for {current_user.email}")
-    response = render_fragment("stock/index.html", "export_progress", job=queues.job_status(job_id))
-    return trigger(response, "job-started")
+    return job_progress_response("stock/index.html", "export_progress", queues.job_status(job_id))
 
 
 @bp.get("/exports/<name>")
