@@ -44,6 +44,7 @@ CATEGORIES = {
 }
 COLOURS = ["Black", "White", "Sage", "Navy", "Terracotta", "Oak", "Slate", "Sand"]
 PRODUCT_COUNT = 2000
+ASSUMED_QUANTITY = 25  # what the status-only demo supplier's mapping assumes for "in stock"
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,11 @@ def seed(now=None) -> SeedResult:
                                "lead_time_days": None, "weight_kg": weight_kg, "active": True})
             if key not in known_stock:
                 status = unified_stock_level(on_hand, None, threshold=low).status.value
+                if status_only:  # it says only in or out: assumed quantity, as its feed mapping does
+                    on_hand = ASSUMED_QUANTITY if on_hand else 0
+                    status = unified_stock_level(on_hand, None, threshold=low).status.value
                 stock.append({"supplier_id": supplier.id, "supplier_sku": supplier_sku,
-                              "on_hand": None if status_only else on_hand, "status": status,
+                              "on_hand": on_hand, "status": status,
                               "reported_at": now - age, "received_at": now - age + timedelta(seconds=5)})
     if offers:
         db.session.execute(SupplierOffer.__table__.insert(), offers)

@@ -253,3 +253,91 @@ def list_alerts(kind: str = "", supplier: str = "", after: str | None = None, pe
         query = query.where(Supplier.code == supplier)
     return keyset_page(query, StockAlert.at, StockAlert.id, descending=True, after=after, per_page=per_page,
                        row_key=lambda row: (row.sort_value, row.StockAlert.id))
+
+
+# --- One row per SKU ---------------------------------------------------------------------------
+
+SKU_SORTS = ("sku", "available", "confirmed")
+SELLABLE = ("in_stock", "low_stock")
+
+
+@dataclass(frozen=True)
+class SkuRow:
+    product_id: int
+    sku: str
+    name: str
+    available: int
+    status: str  # the unified level of the total: in_stock, low_stock or out_of_stock
+    oldest_confirmed: datetime | None
+    stale: bool
+    figures: list  # (supplier code, on hand, status) per supplier, by code
+
+
+def unified_status(available: int, threshold: int) -> str:
+    return "out_of_stock" if available <= 0 else "low_stock" if available < threshold else "in_stock"
+
+
+def list_skus(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
+    """One page of our SKUs with their total available across suppliers and each supplier's figure."""
+    if filters.sort not in SKU_SORTS:
+        raise ServiceError(f"Cannot sort by {filters.sort!r}; choose one of {', '.join(SKU_SORTS)}.", field="sort")
+    if filters.status and filters.status not in ("in_stock", "low_stock", "out_of_stock"):
+        raise ServiceError(f"Unknown stock status {filters.status!r}.", field="status")
+    if filters.freshness not in ("", "fresh", "stale"):
+        raise ServiceError("Freshness must be fresh or stale.", field="freshness")
+    threshold = current_app.config["DROPDESK"].low_stock_threshold
+    cutoffs = stale_before()
+    stale_row = case((_stale_condition(cutoffs), 1), else_=0)
+    available = func.sum(case((SupplierStock.status.in_(SELLABLE), func.coalesce(SupplierStock.on_hand, 0)), else_=0))
+    grouped = (
+        select(Product.id.label("product_id"), Product.sku.label("sku"), Product.name.label("name"),
+               func.coalesce(available, 0).label("available"),
+               func.min(SupplierStock.received_at).label("oldest_confirmed"),
+               func.coalesce(func.max(stale_row), 1).label("any_stale"))
+        .select_from(Product)
+        .join(SupplierOffer, SupplierOffer.product_id == Product.id)
+        .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
+                                       SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
+        .group_by(Product.id, Product.sku, Product.name)
+    )
+    if filters.search:
+        like = f"%{filters.search.strip().lower()}%"
+        grouped = grouped.where(func.lower(Product.sku).like(like) | func.lower(Product.name).like(like))
+    if filters.supplier:
+        grouped = grouped.where(Product.id.in_(
+            select(SupplierOffer.product_id).join(Supplier, Supplier.id == SupplierOffer.supplier_id)
+            .where(Supplier.code == filters.supplier)))
+    totals = grouped.subquery()
+    sort_expr = {"sku": totals.c.sku, "available": totals.c.available,
+                 "confirmed": func.coalesce(totals.c.oldest_confirmed, literal(EPOCH))}[filters.sort]
+    query = select(totals, sort_expr.label("sort_value"))
+    if filters.status == "out_of_stock":
+        query = query.where(totals.c.available <= 0)
+    elif filters.status == "low_stock":
+        query = query.where(totals.c.available > 0, totals.c.available < threshold)
+    elif filters.status == "in_stock":
+        query = query.where(totals.c.available >= threshold)
+    if filters.freshness:
+        query = query.where(totals.c.any_stale == (1 if filters.freshness == "stale" else 0))
+    page = keyset_page(query, sort_expr, totals.c.product_id, descending=filters.descending, after=filters.after,
+                       per_page=per_page, row_key=lambda row: (row.sort_value, row.product_id))
+    figures: dict[int, list] = {row.product_id: [] for row in page.items}
+    if figures:
+        for product_id, code, on_hand, status in db.session.execute(
+                select(SupplierOffer.product_id, Supplier.code, SupplierStock.on_hand, SupplierStock.status)
+                .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
+                .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
+                                               SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
+                .where(SupplierOffer.product_id.in_(figures)).order_by(Supplier.code)):
+            figures[product_id].append((code, on_hand, status or "unknown"))
+    oldest = UTCDateTime()
+    rows = [SkuRow(row.product_id, row.sku, row.name, int(row.available or 0),
+                   unified_status(int(row.available or 0), threshold),
+                   oldest.process_result_value(_as_datetime(row.oldest_confirmed), db.engine.dialect),
+                   bool(row.any_stale), figures[row.product_id]) for row in page.items]
+    return Page(items=rows, total=page.total, per_page=page.per_page, next_cursor=page.next_cursor, first=page.first)
+
+
+def _as_datetime(value):
+    """MIN() over a timestamp comes back as text from SQLite."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value

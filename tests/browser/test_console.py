@@ -60,8 +60,8 @@ def test_filtering_stock_swaps_only_the_table_and_keeps_the_filter_in_the_url(pa
     expect(rows.first).to_contain_text("NORDIC")
     expect(page.locator("#stock-table tbody .pill-in_stock")).to_have_count(0)
     assert page.evaluate("window.untouched") is True
-    page.get_by_role("link", name=re.compile("On hand")).click()
-    expect(page).to_have_url(re.compile(r"sort=on_hand"))
+    page.get_by_role("link", name=re.compile("Available")).click()
+    expect(page).to_have_url(re.compile(r"sort=available"))
     screenshot(page, "stock-filtered")
     page.get_by_label("Search").fill("zzz-no-such-thing")
     expect(page.get_by_text("No stock matches these filters")).to_be_visible()

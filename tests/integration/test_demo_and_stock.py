@@ -62,7 +62,7 @@ def test_stock_filters_and_sort_live_in_the_url(client, make_user, app):
     demo.seed()
     make_user("buyer", email="stock-buyer@example.com")
     login(client, "stock-buyer@example.com")
-    html = client.get("/stock?supplier=ACME&status=low_stock&sort=-on_hand").text
+    html = client.get("/stock/by-supplier?supplier=ACME&status=low_stock&sort=-on_hand").text
     rows = re.findall(r'<td class="num">(\d+)</td>\s*<td><span class="pill pill-low_stock">', html)
     quantities = [int(q) for q in rows]
     assert quantities and quantities == sorted(quantities, reverse=True)
@@ -118,3 +118,46 @@ def test_stale_means_not_confirmed_for_twice_the_suppliers_interval(app):
     stale = list_stock(StockFilter(supplier="ACME", freshness="stale"), per_page=1000)
     fresh = list_stock(StockFilter(supplier="ACME", freshness="fresh"), per_page=1000)
     assert (stale.total, fresh.total) == (len(rows) - 10, 10)
+
+
+def test_the_stock_page_has_one_row_per_sku_with_its_total_and_each_suppliers_figure(client, make_user):
+    from app.services.stock import list_skus
+
+    demo.seed()
+    make_user("buyer", email="sku-buyer@example.com")
+    login(client, "sku-buyer@example.com")
+    page = list_skus(StockFilter(sort="available", descending=True), per_page=5)
+    top = page.items[0]
+    assert page.total == 2000 and top.available == sum(q or 0 for _, q, s in top.figures if s in ("in_stock", "low_stock"))
+    assert [row.available for row in page.items] == sorted((row.available for row in page.items), reverse=True)
+    html = client.get("/stock?sort=-available").text
+    assert f'<a href="/stock/sku/{top.sku}"><code>{top.sku}</code></a>' in html
+    for code, on_hand, _status in top.figures:
+        assert f"{code} {on_hand}" in html
+
+
+def test_sku_filters_by_total_status_and_supplier(app):
+    from app.services.stock import list_skus
+
+    demo.seed()
+    out = list_skus(StockFilter(status="out_of_stock"), per_page=500)
+    assert out.total > 0 and all(row.available == 0 and row.status == "out_of_stock" for row in out.items)
+    low = list_skus(StockFilter(status="low_stock"), per_page=500)
+    assert all(0 < row.available < 10 for row in low.items)
+    nordic = list_skus(StockFilter(supplier="NORDIC"), per_page=1000)
+    assert nordic.total > 0 and all(any(code == "NORDIC" for code, *_ in row.figures) for row in nordic.items)
+
+
+def test_sku_keyset_pages_cover_every_product_once(app):
+    from app.services.stock import list_skus
+
+    demo.seed()
+    for sort, descending in (("sku", False), ("available", True), ("confirmed", False)):
+        seen, after = [], None
+        while True:
+            page = list_skus(StockFilter(sort=sort, descending=descending, after=after), per_page=300)
+            seen.extend(row.product_id for row in page.items)
+            if not page.has_next:
+                break
+            after = page.next_cursor
+        assert len(seen) == len(set(seen)) == page.total == 2000, sort

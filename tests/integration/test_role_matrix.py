@@ -22,6 +22,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "overview.index": ALL,
     "stock.index": ALL,
     "stock.sku": ALL,
+    "stock.by_supplier": ALL,
     "stock.start_export": {"admin", "ops", "buyer", "manager"},
     "stock.download_export": {"admin", "ops", "buyer", "manager"},
     "suppliers.index": {"admin", "ops", "buyer", "manager"},

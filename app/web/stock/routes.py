@@ -29,6 +29,23 @@ def _filter_from(args: dict[str, str]) -> stock.StockFilter:
 @bp.get("")
 @role_required("stock.view")
 def index():
+    """One row per SKU: total available, each supplier's figure, freshness."""
+    args = list_args(*FILTERS, default_sort="sku")
+    error, page = None, None
+    try:
+        page = stock.list_skus(_filter_from(args))
+    except ServiceError as problem:
+        error = problem.message
+    return render_page(
+        "stock/index.html", fragments=("stock_table",), status=200 if error is None else 422,
+        page=page, error=error, args=args, url_with=url_with, supplier_codes=stock.supplier_codes(),
+    )
+
+
+@bp.get("/by-supplier")
+@role_required("stock.view")
+def by_supplier():
+    """One row per supplier SKU, mapped or not."""
     args = list_args(*FILTERS, default_sort="sku")
     error, page = None, None
     try:
@@ -36,7 +53,7 @@ def index():
     except ServiceError as problem:
         error = problem.message
     return render_page(
-        "stock/index.html", fragments=("stock_table",), status=200 if error is None else 422,
+        "stock/by_supplier.html", fragments=("stock_table",), status=200 if error is None else 422,
         page=page, error=error, args=args, url_with=url_with, statuses=STOCK_STATUSES,
         supplier_codes=stock.supplier_codes(), stale_before=stock.stale_before(),
     )
@@ -77,7 +94,7 @@ def start_export():
     export_id = uuid.uuid4().hex
     job_id = queues.enqueue("export_stock", export_id, filters.__dict__, queue=queues.LOW,
                             description=f"Stock export for {current_user.email}")
-    return job_progress_response("stock/index.html", "export_progress", queues.job_status(job_id))
+    return job_progress_response("stock/by_supplier.html", "export_progress", queues.job_status(job_id))
 
 
 @bp.get("/exports/<name>")
