@@ -38,11 +38,11 @@ def connection() -> Redis:
 
 
 def enqueue(job: str, *args, queue: str = DEFAULT, retries: int = 0, job_id: str | None = None,
-            description: str | None = None, **kwargs) -> str:
+            description: str | None = None, timeout: int | None = None, **kwargs) -> str:
     """Enqueue `workers.jobs.<job>(*args)`; returns the job id for the progress component."""
     retry = Retry(max=retries, interval=[10, 30, 60]) if retries else None
     enqueued = rq.get_queue(queue).enqueue(
-        f"{JOBS_MODULE}.{job}", args=args, kwargs=kwargs, retry=retry, job_id=job_id,
+        f"{JOBS_MODULE}.{job}", args=args, kwargs=kwargs, retry=retry, job_id=job_id, job_timeout=timeout,
         description=description or job, meta={"progress": 0, "message": "Waiting for a worker…"},
         result_ttl=3600, failure_ttl=7 * 24 * 3600,
     )

@@ -26,19 +26,35 @@ def save(code: str, state: BreakerState) -> None:
     queues.connection().set(KEY.format(code), json.dumps(health.to_dict(state)))
 
 
+def _update(code: str, change) -> object:
+    """Read-modify-write one breaker atomically (WATCH/MULTI): two workers never overwrite each
+    other's verdict, and only one of them gets the half-open probe."""
+    key = KEY.format(code)
+    outcome: list = []
+
+    def apply(pipe) -> None:
+        raw = pipe.get(key)
+        state = health.from_dict(json.loads(raw)) if raw else BreakerState()
+        result, new_state = change(state)
+        pipe.multi()
+        pipe.set(key, json.dumps(health.to_dict(new_state)))
+        outcome[:] = [result]
+
+    queues.connection().transaction(apply, key)
+    return outcome[0]
+
+
 def allow_call(code: str) -> bool:
     """May we call this supplier now? Moves an open breaker to half-open once its cool-down is over."""
-    allowed, state = health.allow_call(load(code), utcnow(), SETTINGS)
-    save(code, state)
-    return allowed
+    return _update(code, lambda state: health.allow_call(state, utcnow(), SETTINGS))
 
 
 def record_success(code: str) -> None:
-    save(code, health.record_success(load(code), utcnow()))
+    _update(code, lambda state: (None, health.record_success(state, utcnow())))
 
 
 def record_failure(code: str) -> None:
-    save(code, health.record_failure(load(code), utcnow(), SETTINGS))
+    _update(code, lambda state: (None, health.record_failure(state, utcnow(), SETTINGS)))
 
 
 def health_of(code: str) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import connectors, queues, vault
 from app.connectors import ConnectionSettings, ConnectorError, FeedPull, RetryPolicy
@@ -24,7 +24,8 @@ from app.services.stock_updates import ApplyResult, lock_supplier_stock, plan_re
 log = logging.getLogger(__name__)
 PULLED_TYPES = ("rest_json", "csv_http", "xml_http")
 LOCK_KEY = "dropdesk:sync-lock:{}"
-LOCK_SECONDS = 15 * 60
+JOB_SECONDS = 10 * 60  # RQ stops a sync job after this; the lock outlives it a little
+LOCK_SECONDS = JOB_SECONDS + 60
 FULL_PULL_EVERY = timedelta(hours=24)
 REJECTS_KEPT = 200
 Progress = Callable[[int, str], None]
@@ -171,6 +172,11 @@ def _run_locked(supplier_id: int, *, kind: str | None, trigger: str, progress: P
     if supplier.connection_type not in PULLED_TYPES:
         raise ServiceError(f"{supplier.code} is connected by {supplier.connection_type}; there is nothing to pull.")
     now, started = utcnow(), time.monotonic()
+    # We hold the lock, so a run still marked running was cut short (a worker killed mid-run):
+    # its transaction never committed any stock, so closing its record is all there is to do.
+    db.session.execute(update(SyncRun).where(SyncRun.supplier_id == supplier.id, SyncRun.outcome == "running")
+                       .values(outcome="failed", error_reason="interrupted", finished_at=now,
+                               error_message="The run stopped before it finished (worker stopped or timed out)."))
     settings = connection_settings(supplier)
     full = kind == "full" or _wants_full(supplier, settings, now)
     run = SyncRun(supplier_id=supplier.id, kind="full" if full else "delta", trigger=trigger, started_at=now)
@@ -254,7 +260,8 @@ def enqueue_due_syncs() -> int:
     """The cron tick's fan-out: one job per supplier that is due."""
     due = due_suppliers()
     for supplier_id in due:
-        queues.enqueue("sync_supplier", supplier_id, queue=queues.DEFAULT, description=f"Stock sync, supplier {supplier_id}")
+        queues.enqueue("sync_supplier", supplier_id, queue=queues.DEFAULT, timeout=JOB_SECONDS,
+                       description=f"Stock sync, supplier {supplier_id}")
     return len(due)
 
 
@@ -267,7 +274,7 @@ def start_sync_now(code: str, actor) -> str:
         raise ServiceError(f"{supplier.code} sends its stock ({supplier.connection_type}); there is nothing to pull.")
     audit.record(actor, "supplier.sync_requested", "supplier", supplier.id)
     db.session.commit()
-    return queues.enqueue("sync_supplier", supplier.id, "full", "manual", queue=queues.HIGH,
+    return queues.enqueue("sync_supplier", supplier.id, "full", "manual", queue=queues.HIGH, timeout=JOB_SECONDS,
                           description=f"Stock sync now, {supplier.code}")
 
 

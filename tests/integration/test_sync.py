@@ -220,3 +220,39 @@ def test_ensure_fresh_checks_only_stale_skus_live_and_applies_them(suppliers):
 
 def test_ensure_fresh_does_nothing_for_a_supplier_without_a_realtime_api(suppliers):
     assert sync.ensure_fresh(suppliers["NORDIC"].id, ["NOR000001"]) is None
+
+
+def test_only_one_of_many_concurrent_callers_gets_the_half_open_probe(suppliers, app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.domain.health import BreakerState
+    from app.models.types import utcnow
+
+    opened = utcnow() - supplier_health.SETTINGS.cool_down * 2
+    supplier_health.save("PACIFIC", BreakerState(state="open", consecutive_failures=3, opened_at=opened,
+                                                 last_failure_at=opened))
+
+    def ask(_):
+        with app.app_context():
+            return supplier_health.allow_call("PACIFIC")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(16)))
+    assert answers.count(True) == 1
+
+
+def test_a_run_cut_short_leaves_stock_untouched_and_the_next_run_closes_it_and_succeeds(suppliers):
+    from app.models.types import utcnow
+
+    maple = suppliers["MAPLE"]
+    assert sync.run_sync(maple.id, kind="full").outcome == "succeeded"
+    before = stock_rows(maple)
+    # What a killed worker leaves behind: a run marked running, no stock written (one transaction).
+    orphan = SyncRun(supplier_id=maple.id, kind="full", trigger="schedule", started_at=utcnow())
+    db.session.add(orphan)
+    db.session.commit()
+    assert stock_rows(maple) == before
+    nxt = sync.run_sync(maple.id, kind="full")
+    assert nxt.outcome == "succeeded"
+    db.session.refresh(orphan)
+    assert (orphan.outcome, orphan.error_reason) == ("failed", "interrupted")
