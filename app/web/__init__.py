@@ -52,6 +52,7 @@ def show_datetime(moment: datetime | None) -> str:
 def init_app(app: Flask) -> None:
     app.add_template_filter(ago, "ago")
     app.add_template_filter(show_datetime, "datetime")
+    app.add_template_filter(lambda values: [(value, value) for value in values], "as_options")
     from app.web.admin.routes import bp as admin_bp
     from app.web.api.routes import bp as api_bp
     from app.web.auth.routes import bp as auth_bp

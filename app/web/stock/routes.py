@@ -54,7 +54,8 @@ def by_supplier():
         error = problem.message
     return render_page(
         "stock/by_supplier.html", fragments=("stock_table",), status=200 if error is None else 422,
-        page=page, error=error, args=args, url_with=url_with, statuses=STOCK_STATUSES,
+        page=page, error=error, args=args, url_with=url_with,
+        status_options=[(status, status.replace("_", " ")) for status in STOCK_STATUSES],
         supplier_codes=stock.supplier_codes(), stale_before=stock.stale_before(),
     )
 
