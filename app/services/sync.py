@@ -5,6 +5,7 @@ import hashlib
 import logging
 import secrets
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -110,6 +111,33 @@ def _finish(run: SyncRun, outcome: str, started: float) -> None:
     run.duration_ms = int((time.monotonic() - started) * 1000)
 
 
+SLOT_KEY = "dropdesk:supplier-calls:{}"
+DEFAULT_MAX_CONCURRENCY = 2
+
+
+@contextmanager
+def supplier_slot(supplier: Supplier, wait_seconds: float = 5.0):
+    """Cap the calls in flight to one supplier across every worker process (options.max_concurrency,
+    default 2): yields True with a slot, False when none freed up in time."""
+    cap = int((supplier.connection_options or {}).get("max_concurrency") or DEFAULT_MAX_CONCURRENCY)
+    key, connection = SLOT_KEY.format(supplier.id), queues.connection()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        taken = connection.incr(key)
+        connection.expire(key, LOCK_SECONDS)  # a crashed holder's slot comes back eventually
+        if taken <= cap:
+            break
+        connection.decr(key)
+        if time.monotonic() >= deadline:
+            yield False
+            return
+        time.sleep(0.1)
+    try:
+        yield True
+    finally:
+        connection.decr(key)
+
+
 def _acquire(supplier_id: int) -> str | None:
     token = secrets.token_hex(8)
     return token if queues.connection().set(LOCK_KEY.format(supplier_id), token, nx=True, ex=LOCK_SECONDS) else None
@@ -190,8 +218,11 @@ def _run_locked(supplier_id: int, *, kind: str | None, trigger: str, progress: P
     db.session.commit()
     progress(5, f"Asking {supplier.code} for its {'full' if full else 'changed'} stock…")
     try:
-        pull = connectors.pull_stock(settings, since=None if full else supplier.delta_since, received_at=now,
-                                     token_cache=RedisTokenCache(), policy=retry_policy())
+        with supplier_slot(supplier, wait_seconds=60) as slot:
+            if not slot:
+                raise ConnectorError("connection", f"{supplier.code} already has its maximum of calls in flight.")
+            pull = connectors.pull_stock(settings, since=None if full else supplier.delta_since, received_at=now,
+                                         token_cache=RedisTokenCache(), policy=retry_policy())
     except ConnectorError as error:
         supplier_health.record_failure(supplier.code)
         run.error_reason, run.error_message = error.reason, error.message
@@ -301,7 +332,14 @@ def ensure_fresh(supplier_id: int, skus: list[str]) -> SyncRun | None:
     db.session.add(run)
     db.session.flush()
     try:
-        pull = connectors.check_stock(settings, stale, received_at=now, token_cache=RedisTokenCache(), policy=retry_policy())
+        with supplier_slot(supplier) as slot:
+            if not slot:  # the supplier is busy: promise from the stored figure rather than queue up
+                run.error_reason, run.error_message = "busy", "No free call slot for a live check."
+                _finish(run, "skipped", started)
+                db.session.commit()
+                return run
+            pull = connectors.check_stock(settings, stale, received_at=now, token_cache=RedisTokenCache(),
+                                          policy=retry_policy())
     except ConnectorError as error:
         supplier_health.record_failure(supplier.code)
         run.error_reason, run.error_message = error.reason, error.message

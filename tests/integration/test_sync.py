@@ -256,3 +256,14 @@ def test_a_run_cut_short_leaves_stock_untouched_and_the_next_run_closes_it_and_s
     assert nxt.outcome == "succeeded"
     db.session.refresh(orphan)
     assert (orphan.outcome, orphan.error_reason) == ("failed", "interrupted")
+
+
+def test_calls_to_one_supplier_are_capped_across_workers(suppliers, app):
+    acme = suppliers["ACME"]
+    acme.connection_options = {**acme.connection_options, "max_concurrency": 1}
+    db.session.commit()
+    with sync.supplier_slot(acme) as first:
+        with sync.supplier_slot(acme, wait_seconds=0.2) as second:
+            assert (first, second) == (True, False)
+    with sync.supplier_slot(acme, wait_seconds=0) as again:
+        assert again is True  # released
