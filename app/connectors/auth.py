@@ -20,7 +20,7 @@ TOKEN_REFRESH_MARGIN_SECONDS = 60.0
 # RFC 6749 lets a server leave expires_in out; an hour is the common lifetime, and a 401 refreshes anyway.
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600.0
 
-_CREDENTIALS_NEEDED = {
+CREDENTIALS_NEEDED = {
     "none": (),
     "api_key_header": ("api_key",),
     "api_key_query": ("api_key",),
@@ -47,7 +47,7 @@ class SupplierAuth:
         self.style = raw.get("style") or "none"
         if self.style not in AUTH_STYLES:
             raise self._unusable(f"auth style {self.style!r} is not one of {', '.join(AUTH_STYLES)}")
-        missing = [name for name in _CREDENTIALS_NEEDED[self.style] if not settings.credentials.get(name)]
+        missing = [name for name in CREDENTIALS_NEEDED[self.style] if not settings.credentials.get(name)]
         if missing:
             raise ConnectorError(
                 "auth",

@@ -5,10 +5,17 @@ from flask_login import current_user
 from app import queues
 from app.htmx import render_fragment, render_page, trigger
 from app.permissions import can, role_required
-from app.services import ServiceError, stock, supplier_health, supplier_settings, suppliers, sync
+from app.services import (
+    ServiceError,
+    stock,
+    supplier_health,
+    supplier_settings,
+    suppliers,
+    sync,
+)
 from app.services.supplier_settings import MappingPreview, UnknownSupplier
-from app.web.suppliers.forms import ConnectionForm, MappingForm
 from app.web.jobs.routes import job_progress_response
+from app.web.suppliers.forms import ConnectionForm, MappingForm
 
 bp = Blueprint("suppliers", __name__, url_prefix="/suppliers")
 
@@ -64,6 +71,15 @@ def save_connection(code: str):
                            connection_form=form)
 
 
+@bp.post("/<code>/connection/credentials")
+@role_required("suppliers.manage")
+def connection_credentials(code: str):
+    """The connection form redrawn for the type and sign-in just chosen; nothing is saved."""
+    supplier = _supplier_or_404(code)
+    return render_fragment("suppliers/show.html", "connection_form", supplier=supplier,
+                           connection_form=ConnectionForm().describe(supplier))
+
+
 def _mapping_editor(supplier, form: MappingForm, preview: MappingPreview | None, status: int = 200):
     return render_fragment("suppliers/show.html", "mapping_editor", status=status, supplier=supplier,
                            mapping_form=form, preview=preview)
@@ -72,7 +88,7 @@ def _mapping_editor(supplier, form: MappingForm, preview: MappingPreview | None,
 @bp.post("/<code>/mapping/preview")
 @role_required("suppliers.manage")
 def preview_mapping(code: str):
-    _supplier_or_404(code)
+    supplier = _supplier_or_404(code)
     form = MappingForm()
     if not form.validate_on_submit():
         preview = MappingPreview(mapping_problem=form.first_problem())
@@ -80,7 +96,7 @@ def preview_mapping(code: str):
         preview = supplier_settings.preview_mapping(code, form.mapping(),
                                                     form.sample(supplier_settings.SAMPLE_MAX_BYTES))
     status = 422 if preview.mapping_problem or preview.sample_problem else 200
-    return render_fragment("suppliers/show.html", "mapping_preview", status=status, preview=preview)
+    return render_fragment("suppliers/show.html", "mapping_preview", status=status, supplier=supplier, preview=preview)
 
 
 @bp.post("/<code>/mapping/sample")
