@@ -23,6 +23,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "overview.view": EVERYONE,
     "stock.view": EVERYONE,
     "stock.export": frozenset({"admin", "ops", "buyer", "manager"}),
+    "stock.adjust": frozenset({"admin", "ops"}),
     "suppliers.view": frozenset({"admin", "ops", "buyer", "manager"}),
     "suppliers.sync": frozenset({"admin", "ops"}),
     "suppliers.manage": frozenset({"admin"}),

@@ -28,15 +28,6 @@ class SupplierPage:
     success_rate_7d: float | None
 
 
-def success_rate(supplier_id: int, since: datetime) -> float | None:
-    """Share of finished runs since `since` that succeeded (None when there were none)."""
-    finished, succeeded = db.session.execute(
-        select(func.count(), func.sum(case((SyncRun.outcome == "succeeded", 1), else_=0)))
-        .where(SyncRun.supplier_id == supplier_id, SyncRun.started_at >= since,
-               SyncRun.outcome.in_(("succeeded", "failed", "held")))).one()
-    return None if not finished else (succeeded or 0) / finished
-
-
 def supplier_page(code: str) -> SupplierPage | None:
     supplier = db.session.scalar(select(Supplier).where(Supplier.code == code))
     if supplier is None:
@@ -55,6 +46,62 @@ def supplier_page(code: str) -> SupplierPage | None:
     return SupplierPage(
         supplier=supplier, freshness=stock.supplier_freshness(code)[0], health=supplier_health.health_of(code),
         next_run_at=sync.next_run_at(supplier), runs=runs, held=held, unmapped=unmapped, unmapped_count=unmapped_count,
-        success_rate_24h=success_rate(supplier.id, now - timedelta(hours=24)),
-        success_rate_7d=success_rate(supplier.id, now - timedelta(days=7)),
+        success_rate_24h=success_rates(now - timedelta(hours=24)).get(supplier.id),
+        success_rate_7d=success_rates(now - timedelta(days=7)).get(supplier.id),
     )
+
+
+def link_supplier_sku(code: str, supplier_sku: str, product_sku: str, cost: str, actor) -> SupplierOffer:
+    """Link a SKU the supplier reports to one of our products (a new offer), audited."""
+    from decimal import Decimal, InvalidOperation
+
+    from app.models import Product
+    from app.services import ServiceError, audit
+
+    supplier = db.session.scalar(select(Supplier).where(Supplier.code == code))
+    if supplier is None:
+        raise ServiceError(f"No supplier {code}.")
+    product = db.session.scalar(select(Product).where(Product.sku == product_sku.strip()))
+    if product is None:
+        raise ServiceError(f"We have no product with the SKU {product_sku.strip()!r}.", field="product_sku")
+    try:
+        amount = Decimal(cost.strip())
+    except (InvalidOperation, AttributeError):
+        raise ServiceError(f"{cost!r} is not an amount; write it like 12.50.", field="cost") from None
+    if not amount.is_finite() or amount < 0:
+        raise ServiceError("The cost must be zero or more.", field="cost")
+    if db.session.scalar(select(SupplierOffer.id).where(SupplierOffer.supplier_id == supplier.id,
+                                                        SupplierOffer.supplier_sku == supplier_sku)) is not None:
+        raise ServiceError(f"{supplier_sku} is already linked to a product.", field="supplier_sku")
+    offer = SupplierOffer(supplier_id=supplier.id, product_id=product.id, supplier_sku=supplier_sku, cost=amount)
+    db.session.add(offer)
+    db.session.flush()
+    audit.record(actor, "offer.linked", "supplier_offer", offer.id,
+                 {"supplier_sku": (None, supplier_sku), "product": (None, product.sku), "cost": (None, str(amount))})
+    db.session.commit()
+    return offer
+
+
+@dataclass(frozen=True)
+class SupplierSummary:
+    last_success_at: datetime | None
+    next_run_at: datetime | None
+    success_rate_24h: float | None
+    success_rate_7d: float | None
+
+
+def success_rates(since: datetime) -> dict[int, float]:
+    """Every supplier's share of finished runs since `since` that succeeded, in one query."""
+    rows = db.session.execute(
+        select(SyncRun.supplier_id, func.count(), func.sum(case((SyncRun.outcome == "succeeded", 1), else_=0)))
+        .where(SyncRun.started_at >= since, SyncRun.outcome.in_(("succeeded", "failed", "held")))
+        .group_by(SyncRun.supplier_id))
+    return {supplier_id: (succeeded or 0) / finished for supplier_id, finished, succeeded in rows}
+
+
+def summaries() -> dict[str, SupplierSummary]:
+    """What the supplier list shows beside freshness: last good sync, next run, success rates."""
+    now = utcnow()
+    day, week = success_rates(now - timedelta(hours=24)), success_rates(now - timedelta(days=7))
+    return {s.code: SupplierSummary(s.last_success_at, sync.next_run_at(s), day.get(s.id), week.get(s.id))
+            for s in db.session.scalars(select(Supplier))}

@@ -85,7 +85,8 @@ def screenshot():
 
     def take(page, name: str) -> Path:
         path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        # caret="initial": hiding the caret adds style attributes, which the CSP then refuses on the next swap.
+        page.screenshot(path=str(path), full_page=True, caret="initial")
         return path
 
     return take

@@ -30,6 +30,8 @@ EXPECTED: dict[str, set[str] | str] = {
     "suppliers.sync_now": {"admin", "ops"},
     "suppliers.apply_held": {"admin", "ops"},
     "suppliers.discard_held": {"admin", "ops"},
+    "suppliers.link_sku": {"admin"},
+    "suppliers.set_stock": {"admin", "ops"},
     "suppliers.save_connection": {"admin"},
     "suppliers.connection_credentials": {"admin"},
     "suppliers.preview_mapping": {"admin"},

@@ -1,5 +1,5 @@
 """Suppliers: who they are, how we reach them (credentials masked), their health, runs and stock."""
-from flask import Blueprint, abort, flash
+from flask import Blueprint, abort, flash, request
 from flask_login import current_user
 
 from app import queues
@@ -8,6 +8,7 @@ from app.permissions import can, role_required
 from app.services import (
     ServiceError,
     stock,
+    stock_updates,
     supplier_health,
     supplier_settings,
     suppliers,
@@ -24,7 +25,7 @@ bp = Blueprint("suppliers", __name__, url_prefix="/suppliers")
 @role_required("suppliers.view")
 def index():
     rows = stock.supplier_freshness()
-    return render_page("suppliers/index.html", suppliers=rows,
+    return render_page("suppliers/index.html", suppliers=rows, summaries=suppliers.summaries(),
                        health=supplier_health.health_by_code([row.code for row in rows]))
 
 
@@ -38,7 +39,7 @@ def show(code: str):
     if can(current_user, "suppliers.manage"):
         editors = {"connection_form": ConnectionForm.for_supplier(page.supplier),
                    "mapping_form": MappingForm.for_supplier(page.supplier), "preview": None}
-    return render_page("suppliers/show.html", fragments=("sync_runs", "connection_facts"), page=page,
+    return render_page("suppliers/show.html", fragments=("sync_runs", "connection_facts", "unmapped_skus"), page=page,
                        supplier=page.supplier, freshness=page.freshness, **editors)
 
 
@@ -163,3 +164,36 @@ def discard_held(run_id: int):
     flash("Held feed discarded; the stored stock is unchanged.", "info")
     return trigger(render_fragment("suppliers/show.html", "held_feeds", page=suppliers.supplier_page(run.supplier.code)),
                    "sync-finished")
+
+
+def _unmapped_block(code: str):
+    page = suppliers.supplier_page(code)
+    return trigger(render_fragment("suppliers/show.html", "unmapped_skus", page=page, supplier=page.supplier),
+                   "stock-changed")
+
+
+@bp.post("/<code>/unmapped/link")
+@role_required("suppliers.manage")
+def link_sku(code: str):
+    try:
+        offer = suppliers.link_supplier_sku(code, request.form.get("supplier_sku", ""), request.form.get("product_sku", ""),
+                                            request.form.get("cost", ""), actor=current_user)
+    except ServiceError as problem:
+        abort(422, problem.message)
+    flash(f"{offer.supplier_sku} now supplies {offer.product.sku}.", "success")
+    return _unmapped_block(code)
+
+
+@bp.post("/<code>/stock")
+@role_required("stock.adjust")
+def set_stock(code: str):
+    try:
+        quantity = int(request.form.get("quantity", ""))
+    except ValueError:
+        abort(422, "The quantity must be a whole number of units.")
+    try:
+        stock_updates.set_manually(code, request.form.get("supplier_sku", ""), quantity, actor=current_user)
+    except ServiceError as problem:
+        abort(422, problem.message)
+    flash(f"{code} {request.form.get('supplier_sku', '').strip()}: {quantity} on hand, set by hand.", "success")
+    return _unmapped_block(code)
