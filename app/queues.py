@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Retry, Worker, get_current_job
+from rq import Callback, Retry, Worker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
@@ -43,6 +43,8 @@ def enqueue(job: str, *args, queue: str = DEFAULT, retries: int = 0, job_id: str
     retry = Retry(max=retries, interval=[10, 30, 60]) if retries else None
     enqueued = rq.get_queue(queue).enqueue(
         f"{JOBS_MODULE}.{job}", args=args, kwargs=kwargs, retry=retry, job_id=job_id, job_timeout=timeout,
+        # RQ keeps the failed job in its registry; this puts it in front of a person as well.
+        on_failure=Callback(f"{JOBS_MODULE}.record_job_failure"),
         description=description or job, meta={"progress": 0, "message": "Waiting for a worker…"},
         result_ttl=3600, failure_ttl=7 * 24 * 3600,
     )
@@ -77,6 +79,12 @@ def job_status(job_id: str) -> JobStatus:
         # The traceback stays in RQ's failed registry for developers; people get a plain sentence.
         message = meta.get("failure", "The job failed. Operations can see it in the failed jobs list.")
     return JobStatus(job_id, state_name, progress, message, result if isinstance(result, dict) else None)
+
+
+def mark_failed(job: Job, message: str) -> None:
+    """The sentence the progress component shows for a failed job."""
+    job.meta["failure"] = message
+    job.save_meta()
 
 
 def record_heartbeat(process: str) -> datetime:

@@ -49,3 +49,26 @@ def push_sandbox_stock() -> int:
     from app.sandbox.push import push_demo_updates
 
     return push_demo_updates()
+
+
+def record_job_failure(job, connection, error_type, error, traceback) -> None:
+    """RQ's failure callback: mirror the failed job into the exception queue (the traceback stays in RQ)."""
+    from contextlib import nullcontext
+
+    from flask import has_app_context
+
+    from app.extensions import db
+    from app.services import exceptions
+
+    if has_app_context():  # Flask-RQ runs jobs (and their callbacks) in the worker's app context
+        context = nullcontext()
+    else:
+        from workers.context import app_context
+
+        context = app_context()
+    with context:
+        db.session.rollback()  # whatever the job left half-done is not ours to commit
+        args = [arg if isinstance(arg, (int, str, float, bool)) or arg is None else "…" for arg in job.args]
+        exceptions.record_failed_job(job.id, job.func_name, args, error_type.__name__, str(error))
+        db.session.commit()
+        queues.mark_failed(job, f"The job failed ({error_type.__name__}); it is in the exception queue.")

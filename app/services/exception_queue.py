@@ -15,6 +15,7 @@ KIND_LABELS = {
     "sync_failed": "Stock sync failed",
     "feed_held": "Feed held for review",
     "push_failed": "Stock push unreadable",
+    "job_failed": "Background job failed",
 }
 
 

@@ -50,3 +50,23 @@ def close(item: ExceptionItem, who: User | str, note: str, *, status: str = "res
     item.status = status
     item.resolved_at = utcnow()
     item.history = [*item.history, history_entry(who.email if isinstance(who, User) else who, note)]
+
+
+def record_failed_job(job_id: str, job_name: str, args: list, error_type: str, error_text: str) -> ExceptionItem:
+    """A background job that raised: one open item per job and error kind, its history growing."""
+    short_name = job_name.rsplit(".", 1)[-1]
+    # The first line only, and short: tracebacks stay in RQ's failed-job registry for developers.
+    summary = (error_text.strip().splitlines() or [""])[0][:300]
+    reason = f"Background job {short_name} failed: {error_type}: {summary}"
+    for item in db.session.scalars(select(ExceptionItem).where(ExceptionItem.kind == "job_failed",
+                                                               ExceptionItem.status == "open",
+                                                               ExceptionItem.reason_code == error_type)):
+        if item.payload.get("job") == short_name:
+            item.history = [*item.history, history_entry("system", f"failed again (job {job_id}): {summary}")]
+            item.payload = {**item.payload, "job_id": job_id, "args": args}
+            return item
+    item = ExceptionItem(kind="job_failed", reason_code=error_type, reason=reason, history=[history_entry("system", reason)],
+                         payload={"job": short_name, "job_id": job_id, "args": args})
+    db.session.add(item)
+    log.warning("job_failed job=%s id=%s error=%s", short_name, job_id, error_type)
+    return item

@@ -74,3 +74,26 @@ def test_an_export_link_for_a_file_that_does_not_exist_is_a_404(client, make_use
     login(client, "buyer@example.com")
     assert client.get("/stock/exports/stock-ffffffffffffffffffffffffffffffff.csv").status_code == 404
     assert client.get("/stock/exports/..%2F..%2Fetc%2Fpasswd").status_code == 404
+
+
+def test_a_job_that_raises_lands_in_the_exception_queue_once_per_kind_of_failure(app, database_url, redis_url, other_app):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import ExceptionItem
+
+    web = create_app(make_config(database_url, redis_url), RQ_ASYNC=True)
+    with web.app_context():
+        first = queues.enqueue("sync_supplier", 987654)  # no such supplier: the job raises
+        second = queues.enqueue("sync_supplier", 987654)
+    worker = run_worker_burst(database_url, redis_url, queues.DEFAULT)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    db.session.expire_all()
+    item = db.session.scalars(select(ExceptionItem).where(ExceptionItem.kind == "job_failed")).one()
+    assert item.reason_code == "ServiceError" and "No supplier with id 987654" in item.reason
+    assert item.payload["job"] == "sync_supplier" and item.payload["args"] == [987654]
+    assert len(item.history) == 2 and "Traceback" not in str(item.history)
+    with web.app_context():
+        status = queues.job_status(second)
+        assert status.state == "failed" and "exception queue" in status.message
+        assert queues.job_status(first).state == "failed"
