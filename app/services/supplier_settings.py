@@ -25,6 +25,8 @@ from app.connectors import (
 )
 from app.connectors.auth import (
     CREDENTIALS_NEEDED as CONNECTOR_CREDENTIALS,
+)
+from app.connectors.auth import (
     DEFAULT_API_KEY_HEADER,
     DEFAULT_API_KEY_PARAM,
     SupplierAuth,

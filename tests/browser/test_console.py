@@ -196,8 +196,8 @@ def test_a_sku_page_shows_each_supplier_its_history_and_change_log(page, live_se
 
 
 def test_ops_sync_a_supplier_then_see_a_failing_one_in_the_exception_queue(page, live_server, screenshot):
-    from app.sandbox.faults import parse_faults, reset_supplier, set_faults
     from app.models.types import utcnow
+    from app.sandbox.faults import parse_faults, reset_supplier, set_faults
 
     sign_in(page, "ops")
     expect(page.get_by_text("Nothing needs you")).to_be_visible()

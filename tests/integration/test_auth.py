@@ -6,7 +6,6 @@ import uuid
 from sqlalchemy import select
 
 from app.extensions import db
-
 from app.models import AuditEntry
 from tests.helpers import TEST_PASSWORD, csrf_token_from, login
 

@@ -1,6 +1,6 @@
 """Demo data, and the stock list's filters, sort and keyset pages."""
-from urllib.parse import parse_qs, urlsplit
 import re
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
 

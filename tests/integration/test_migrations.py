@@ -1,9 +1,9 @@
 """The schema comes only from migrations, on SQLite and PostgreSQL alike."""
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
-import sqlalchemy as sa
 
 from app.extensions import db
 from app.models.types import render_migration_type

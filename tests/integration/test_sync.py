@@ -17,6 +17,7 @@ from app.sandbox import sandbox_credentials
 from app.sandbox.faults import parse_faults, reset_supplier, set_faults, supplier_stats
 from app.services import demo, supplier_health, sync
 
+
 def switch_on(code: str, faults: dict) -> None:
     set_faults(code, parse_faults(faults, datetime.now(timezone.utc)))
 
@@ -166,7 +167,6 @@ def test_the_cron_tick_fans_out_one_job_per_due_supplier_once(suppliers):
 
 
 def test_pushes_are_verified_stored_deduplicated_and_applied_in_order(suppliers, client):
-    from app.sandbox.push import push_stock_updates
     from app.services import pushes
 
     sunrise = suppliers["SUNRISE"]

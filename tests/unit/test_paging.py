@@ -2,7 +2,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.services import ServiceError
 from app.services.paging import decode_cursor, encode_cursor

@@ -1,7 +1,8 @@
 """Applying a supplier's report: only real changes, stale never overwrites fresh, absences counted."""
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.domain.stock import ReportedStock, StoredStock, guard_full_feed, plan_stock_changes
 
