@@ -45,6 +45,8 @@ def main() -> int:
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
         honcho = subprocess.Popen([str(BIN / "honcho"), "start", "--procfile", "Procfile", "--port", port],
                                   cwd=ROOT, env=env)
+        # A plain `kill` must not orphan web, worker and cron: treat SIGTERM like Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGINT))
         try:
             return honcho.wait()
         except KeyboardInterrupt:
