@@ -1,14 +1,17 @@
 """Apply what a supplier reports to the stored stock: in bulk, only real changes, stale never over fresh."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
-from typing import Iterable, Sequence
+from itertools import chain, islice
+from operator import itemgetter
+from typing import Any, Callable, Iterable
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Integer, and_, any_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.domain.stock import ReportedStock, StockPlan, StoredStock, plan_stock_changes
 from app.extensions import db
@@ -17,6 +20,7 @@ from app.models.stock import STOCK_SOURCES
 
 log = logging.getLogger(__name__)
 CHUNK = 1000
+WRITE_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ def threshold_for(supplier: Supplier) -> int:
     return supplier.low_stock_threshold or current_app.config["DROPDESK"].low_stock_threshold
 
 
-def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[list]:
+def _chunks(items: Iterable, size: int = CHUNK) -> Iterable[list]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -44,14 +48,80 @@ def lock_supplier_stock(supplier_id: int) -> None:
     db.session.execute(update(Supplier).where(Supplier.id == supplier_id).values(last_run_at=Supplier.last_run_at))
 
 
+def _driver_form(column) -> Callable[[Any], Any]:
+    """Convert a value for `column` the way its type does for the driver (aware UTC, SQLite's text form ...),
+    memoized: a feed repeats its timestamps, and every row a run writes carries the same received_at."""
+    dialect = db.session.get_bind().dialect
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return lambda value: value
+    memo: dict = {}
+
+    def convert(value):
+        if value is None:
+            return None
+        try:
+            return memo[value]
+        except KeyError:
+            memo[value] = converted = process(value)
+            return converted
+
+    return convert
+
+
+def _execute_rows(statement, rows: Iterable[dict]) -> None:
+    """Run a Core statement once per row, at the driver level (sqlite3's executemany loop, psycopg's pipeline),
+    WRITE_CHUNK rows at a time so a 200,000-row write never holds all its parameters at once.
+
+    The rows' values must already be in the driver's form (see _driver_form) and name every column the
+    statement writes: SQLAlchemy's per-row parameter processing was most of the cost of a 200,000-row write.
+    """
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return
+    connection = db.session.connection()
+    compiled = statement.compile(dialect=connection.dialect, column_keys=list(first))
+    missing = set(compiled.binds) - first.keys()
+    if missing:  # e.g. a column with a Python-side default: SQLAlchemy would fill it in, the driver cannot
+        raise ValueError(f"rows for {statement.table.name} lack {sorted(missing)}")
+    if not compiled.positional:
+        pick = None
+    elif len(compiled.positiontup) > 1:
+        pick = itemgetter(*compiled.positiontup)
+    else:
+        only = compiled.positiontup[0]
+        pick = lambda row: (row[only],)  # noqa: E731
+    for chunk in _chunks(chain((first,), iterator), WRITE_CHUNK):
+        connection.exec_driver_sql(compiled.string, [pick(row) for row in chunk] if pick else chunk)
+
+
+def _driver_rows(statement) -> list[tuple]:
+    """Fetch a Core select's rows as plain tuples of driver values (no per-row result processing)."""
+    connection = db.session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    params = (tuple(compiled.params[name] for name in compiled.positiontup) if compiled.positional
+              else compiled.params)
+    cursor = connection.connection.cursor()  # the session's own DBAPI connection: same transaction
+    try:
+        cursor.execute(compiled.string, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def stored_stock(supplier_id: int) -> tuple[dict[str, StoredStock], dict[str, int]]:
-    rows = db.session.execute(
-        select(SupplierStock.id, SupplierStock.supplier_sku, SupplierStock.on_hand, SupplierStock.status,
-               SupplierStock.reported_at, SupplierStock.missing_runs).where(SupplierStock.supplier_id == supplier_id))
+    table = SupplierStock.__table__
+    rows = _driver_rows(select(table.c.id, table.c.supplier_sku, table.c.on_hand, table.c.status, table.c.reported_at,
+                               table.c.missing_runs).where(table.c.supplier_id == supplier_id))
+    # A full feed reads every stored row of the supplier: plain tuples, and the column type's own conversion
+    # of reported_at (aware UTC) applied directly.
+    dialect = db.session.get_bind().dialect
+    to_time = table.c.reported_at.type.dialect_impl(dialect).result_processor(dialect, None) or (lambda value: value)
     stored, ids = {}, {}
-    for row in rows:
-        stored[row.supplier_sku] = StoredStock(row.supplier_sku, row.on_hand, row.status, row.reported_at, row.missing_runs)
-        ids[row.supplier_sku] = row.id
+    for row_id, sku, on_hand, status, reported_at, missing_runs in rows:
+        stored[sku] = StoredStock(sku, on_hand, status, to_time(reported_at), missing_runs)
+        ids[sku] = row_id
     return stored, ids
 
 
@@ -62,55 +132,69 @@ def plan_report(supplier: Supplier, reports: list[ReportedStock], *, full_feed: 
     return plan, stored, ids
 
 
+def confirm_received(row_ids: list[int], received_at: datetime) -> None:
+    """Mark stock rows as confirmed at received_at (their figure unchanged), in as few statements as the database allows.
+
+    A full feed confirms nearly every row of the supplier: one statement with the ids as an array (PostgreSQL)
+    or a JSON list (SQLite) instead of one statement per thousand SKUs.
+    """
+    table = SupplierStock.__table__
+    fresher = or_(table.c.received_at.is_(None), table.c.received_at < received_at)
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        db.session.execute(table.update().where(table.c.id == any_(bindparam("row_ids", type_=ARRAY(Integer))), fresher)
+                           .values(received_at=received_at), {"row_ids": row_ids})
+    elif dialect == "sqlite":
+        listed = func.json_each(bindparam("row_ids")).table_valued("value")
+        db.session.execute(table.update().where(table.c.id.in_(select(listed.c.value)), fresher)
+                           .values(received_at=received_at), {"row_ids": json.dumps(row_ids)})
+    else:
+        for chunk in _chunks(row_ids):
+            db.session.execute(table.update().where(table.c.id.in_(chunk), fresher).values(received_at=received_at))
+
+
 def write_plan(supplier: Supplier, plan: StockPlan, ids: dict[str, int], reports: list[ReportedStock], *,
                source: str, received_at: datetime) -> ApplyResult:
     """Write a plan in bulk inside the caller's transaction (the caller has locked the supplier)."""
     if source not in STOCK_SOURCES:
         raise ValueError(f"unknown stock source {source!r}")
-    table = SupplierStock.__table__
-    inserts, updates = [], []
-    for change in plan.applied:
-        values = {"on_hand": change.new_on_hand, "status": change.new_status, "reported_at": change.reported_at,
-                  "received_at": received_at}
-        if change.supplier_sku in ids:
-            updates.append({"b_id": ids[change.supplier_sku], "b_reported_at": change.reported_at, **values,
-                            "missing_runs": plan.missing_runs.get(change.supplier_sku, 0)})
-        else:
-            inserts.append({"supplier_id": supplier.id, "supplier_sku": change.supplier_sku, "missing_runs": 0, **values})
-    if inserts:
-        db.session.execute(table.insert(), inserts)
-    if updates:
-        # The reported_at condition keeps invariant 4 even if another writer slipped in between read and write.
-        reported = bindparam("b_reported_at", type_=table.c.reported_at.type)
-        db.session.execute(
-            table.update().where(and_(table.c.id == bindparam("b_id"), or_(
-                table.c.reported_at.is_(None), reported.is_(None), table.c.reported_at <= reported))),
-            updates)
+    table, changes_table = SupplierStock.__table__, StockChange.__table__
+    time_form = _driver_form(table.c.reported_at)
+    flag_form = _driver_form(changes_table.c.applied)
+    received = time_form(received_at)
+    applied = plan.applied
+    _execute_rows(table.insert(), (
+        {"supplier_id": supplier.id, "supplier_sku": c.supplier_sku, "on_hand": c.new_on_hand, "status": c.new_status,
+         "reported_at": time_form(c.reported_at), "received_at": received, "missing_runs": 0}
+        for c in applied if c.supplier_sku not in ids))
+    # The reported_at condition keeps invariant 4 even if another writer slipped in between read and write.
+    reported = bindparam("b_reported_at", type_=table.c.reported_at.type)
+    _execute_rows(table.update().where(and_(table.c.id == bindparam("b_id"), or_(
+        table.c.reported_at.is_(None), reported.is_(None), table.c.reported_at <= reported))), (
+        {"b_id": ids[c.supplier_sku], "b_reported_at": time_form(c.reported_at), "on_hand": c.new_on_hand,
+         "status": c.new_status, "reported_at": time_form(c.reported_at), "received_at": received,
+         "missing_runs": plan.missing_runs.get(c.supplier_sku, 0)}
+        for c in applied if c.supplier_sku in ids))
     changed_skus = {change.supplier_sku for change in plan.changes}  # applied, or stale and left alone
     counts_only = [{"b_id": ids[sku], "missing_runs": runs} for sku, runs in plan.missing_runs.items()
                    if sku in ids and sku not in changed_skus]
-    if counts_only:
-        db.session.execute(table.update().where(table.c.id == bindparam("b_id")).values(missing_runs=bindparam("missing_runs")),
-                           counts_only)
+    _execute_rows(table.update().where(table.c.id == bindparam("b_id")).values(missing_runs=bindparam("missing_runs")),
+                  counts_only)
     # SKUs reported again with the same figure: confirm them (freshness) without rewriting their figure.
-    confirmed = [r.supplier_sku for r in reports if r.supplier_sku in ids and r.supplier_sku not in changed_skus]
-    for chunk in _chunks(confirmed):
-        db.session.execute(table.update().where(
-            table.c.supplier_id == supplier.id, table.c.supplier_sku.in_(chunk),
-            or_(table.c.received_at.is_(None), table.c.received_at < received_at)).values(received_at=received_at))
-    log_rows = [{"supplier_id": supplier.id, "supplier_sku": c.supplier_sku, "previous_on_hand": c.previous_on_hand,
-                 "new_on_hand": c.new_on_hand, "previous_status": c.previous_status, "new_status": c.new_status,
-                 "source": source, "applied": c.applied, "reported_at": c.reported_at, "received_at": received_at,
-                 "at": received_at} for c in plan.changes]
-    if log_rows:
-        db.session.execute(StockChange.__table__.insert(), log_rows)
-    if plan.alerts:
-        db.session.execute(StockAlert.__table__.insert(), [
-            {"supplier_id": supplier.id, "supplier_sku": a.supplier_sku, "kind": a.kind,
-             "previous_on_hand": a.previous_on_hand, "new_on_hand": a.new_on_hand, "at": received_at}
-            for a in plan.alerts])
-    result = ApplyResult(changed=len(plan.applied), unchanged=plan.unchanged, stale_ignored=len(plan.stale),
-                         marked_unknown=sum(1 for c in plan.applied if c.new_status == "unknown"),
+    confirmed = [ids[r.supplier_sku] for r in reports if r.supplier_sku in ids and r.supplier_sku not in changed_skus]
+    if confirmed:
+        confirm_received(confirmed, received_at)
+    _execute_rows(changes_table.insert(), (
+        {"supplier_id": supplier.id, "supplier_sku": c.supplier_sku, "previous_on_hand": c.previous_on_hand,
+         "new_on_hand": c.new_on_hand, "previous_status": c.previous_status, "new_status": c.new_status,
+         "source": source, "applied": flag_form(c.applied), "reported_at": time_form(c.reported_at),
+         "received_at": received, "at": received} for c in plan.changes))
+    _execute_rows(StockAlert.__table__.insert(), (
+        {"supplier_id": supplier.id, "supplier_sku": a.supplier_sku, "kind": a.kind,
+         "previous_on_hand": a.previous_on_hand, "new_on_hand": a.new_on_hand, "at": received}
+        for a in plan.alerts))
+    result = ApplyResult(changed=len(applied), unchanged=plan.unchanged, stale_ignored=len(plan.changes) - len(applied),
+                         marked_unknown=sum(1 for c in applied if c.new_status == "unknown"),
                          alerts=len(plan.alerts))
     log.info("stock_applied supplier=%s source=%s changed=%s unchanged=%s stale=%s unknown=%s alerts=%s",
              supplier.code, source, result.changed, result.unchanged, result.stale_ignored, result.marked_unknown,
