@@ -199,6 +199,10 @@ def test_ops_sync_a_supplier_then_see_a_failing_one_in_the_exception_queue(page,
     from app.models.types import utcnow
     from app.sandbox.faults import parse_faults, reset_supplier, set_faults
 
+    with live_server["app"].app_context():
+        from app.services import supplier_health
+
+        supplier_health.reset("ACME")
     sign_in(page, "ops")
     expect(page.get_by_text("Nothing needs you")).to_be_visible()
     page.goto("/suppliers/ACME")
@@ -208,6 +212,9 @@ def test_ops_sync_a_supplier_then_see_a_failing_one_in_the_exception_queue(page,
     screenshot(page, "supplier-synced")
     app = live_server["app"]
     with app.app_context():
+        from app.services import supplier_health
+
+        supplier_health.reset("PACIFIC")  # breakers live in the shared Redis: start closed whatever ran before
         set_faults("PACIFIC", parse_faults({"down": True}, utcnow()))
     try:
         page.goto("/suppliers/PACIFIC")

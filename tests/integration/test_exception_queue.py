@@ -8,6 +8,9 @@ from tests.helpers import csrf_token_from, login
 
 
 def failed_sync_item() -> ExceptionItem:
+    from app.services import supplier_health
+
+    supplier_health.reset("GONE")  # breakers live in the shared Redis: start closed whatever ran before
     supplier = Supplier(code="GONE", name="Gone Away", warehouse_country="US", ships_to=["US"],
                         connection_type="rest_json", feed_mapping={"format": "json", "records": "", "fields": {"sku": "sku"}},
                         connection_options={"base_url": "http://127.0.0.1:1", "timeout_seconds": 1})
