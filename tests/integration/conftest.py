@@ -3,10 +3,12 @@ built by the migrations, and a real Redis (REDIS_URL, else one embedded redislit
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db, limiter
@@ -73,6 +75,16 @@ def app(migrated_app):
     with migrated_app.app_context():
         yield migrated_app
         db.session.remove()
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(migrated_app):
+    """The app under test, served over real HTTP so the connectors reach its sandbox like any supplier."""
+    server = make_server("127.0.0.1", 0, migrated_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ import io
 import json
 import logging
 import re
-import threading
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.models import AuditEntry, Supplier
@@ -375,15 +373,6 @@ def test_fetch_is_refused_politely_for_a_supplier_that_uploads(app, admin):
 
 
 # --- fetch one page, against the sandbox over real HTTP --------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sandbox_url(migrated_app):
-    server = make_server("127.0.0.1", 0, migrated_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from app.connectors import RetryPolicy
 from app.extensions import db
@@ -23,16 +21,6 @@ def switch_on(code: str, faults: dict) -> None:
 
 
 PULLING = ("ACME", "EUROHUB", "NORDIC", "MAPLE", "ALPINE", "ATLAS", "BRITBOX", "PACIFIC")
-
-
-@pytest.fixture(scope="module")
-def sandbox_url(migrated_app):
-    """The app under test, served over real HTTP so the connectors reach its sandbox like any supplier."""
-    server = make_server("127.0.0.1", 0, migrated_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture
