@@ -1251,7 +1251,8 @@ class _SearchSpace:
         fee_share: dict[int, float] = {}
         self.slope: dict[int, float] = {}
         self.shipping_fixed: dict[int, float] = {}
-        self.price_lines: dict[int, list[tuple[float, float, float]]] = {}
+        self.price_lines: dict[int, list[tuple[float, float, float, int]]] = {}
+        self.caps: dict[int, list[float]] = {}
         self.other_fixed: dict[int, float] = {}
         self.slack: dict[int, float] = {}
         for s in used:
@@ -1262,15 +1263,14 @@ class _SearchSpace:
             heaviest = sum((self.line_weight[line][s] for line in range(n_lines) if s in self.line_weight[line]), ZERO)
             if self.cap_kg[s] is not None:
                 heaviest = min(heaviest, self.cap_kg[s])
-            shipping_fixed, slope[s] = _shipping_floor(options[s], float(heaviest))
+            shipping_fixed, slope[s] = _shipping_floor(options[s], float(heaviest), problem.fastest)
             self.factor[s] = f
             fee_share[s] = p
             slack = f * (0.015 + 0.005 * p) + (0.0 if tolerance is None else 0.005) + 1e-9
             self.shipping_fixed[s] = shipping_fixed
             self.slope[s] = slope[s]
-            self.price_lines[s] = [(float(o.rate.base), float(o.rate.per_kg),
-                                    math.inf if o.service.max_kg is None else float(o.service.max_kg))
-                                   for o in options[s]]
+            self.price_lines[s] = _price_lines(options[s])
+            self.caps[s] = sorted({cap for _, _, cap, _ in self.price_lines[s] if cap < math.inf})
             self.other_fixed[s] = float(supplier.order_fee) + float(problem.surcharges[s])
             self.slack[s] = slack
             fixed = shipping_fixed + self.other_fixed[s]
@@ -1333,12 +1333,23 @@ class _SearchSpace:
         """
         slope = self.slope[s]
         weight_most = max(weight_now, weight_most)
-        at_now = at_most = math.inf
-        for base, per_kg, cap in self.price_lines[s]:
-            if cap >= weight_now:
-                at_now = min(at_now, base + per_kg * weight_now)
-                at_most = min(at_most, base + per_kg * weight_most)
-        lifted = min(at_now - slope * weight_now, at_most - slope * weight_most)
+        if self.problem.fastest:
+            # The quickest service's price is concave between capacity steps but may step
+            # down at one, so every piece's ends count.
+            lines = self.price_lines[s]
+            lifted = math.inf
+            for weight, beyond in ((weight_now, False), (weight_most, False), *(
+                    (cap, side) for cap in self.caps[s] if weight_now <= cap < weight_most for side in (False, True))):
+                at = _price_at(lines, weight, beyond, True)
+                if at < math.inf:
+                    lifted = min(lifted, at - slope * weight)
+        else:
+            at_now = at_most = math.inf
+            for base, per_kg, cap, _ in self.price_lines[s]:
+                if cap >= weight_now:
+                    at_now = min(at_now, base + per_kg * weight_now)
+                    at_most = min(at_most, base + per_kg * weight_most)
+            lifted = min(at_now - slope * weight_now, at_most - slope * weight_most)
         shipping = max(self.shipping_fixed[s], lifted - 1e-9)
         return self.factor[s] * (shipping + self.other_fixed[s]) - self.slack[s]
 
@@ -1359,37 +1370,61 @@ class _SearchSpace:
         return sorted(d for d in days if d >= floor)
 
 
-def _shipping_floor(options: Sequence[ServiceOption], heaviest: float) -> tuple[float, float]:
-    """(fixed, slope) of a line under the cheapest shipping price at every weight up to `heaviest`.
+def _shipping_floor(
+    options: Sequence[ServiceOption], heaviest: float, fastest: bool = False
+) -> tuple[float, float]:
+    """(fixed, slope) of a line under the shipping price a shipment pays at every weight up to `heaviest`.
 
-    The price at weight w is the least base + per_kg·w over services carrying w: piecewise
-    linear and concave between capacity steps, so a line through (0, price(0)) stays under it
-    everywhere once it does at the ends of every piece. Taking the cheapest base and the
-    cheapest per_kg separately would be valid too, but far weaker: a freight service's low
+    The price at weight w is the least base + per_kg·w over services carrying w (under
+    `fastest`, over the quickest of them, since that is the service the shipment takes):
+    piecewise linear and concave between capacity steps, so a line through (0, price(0)) stays
+    under it everywhere once it does at the ends of every piece. Taking the cheapest base and
+    the cheapest per_kg separately would be valid too, but far weaker: a freight service's low
     per_kg would then discount every small parcel.
     """
-    services = [(float(o.rate.base), float(o.rate.per_kg),
-                 math.inf if o.service.max_kg is None else float(o.service.max_kg)) for o in options]
-
-    def price(weight: float, beyond: bool = False) -> float:
-        carrying = [b + k * weight for b, k, cap in services if (cap > weight if beyond else cap >= weight)]
-        return min(carrying, default=math.inf)
-
-    fixed = price(0.0)
-    slope = min(k for _, k, _ in services)
+    services = _price_lines(options)
+    fixed = _price_at(services, 0.0, False, fastest)
+    if fastest:
+        # A quick service capped at 0 kg may be dearer than what carries the first gram.
+        fixed = min(fixed, _price_at(services, 0.0, True, fastest))
+    slope = min(k for _, k, _, _ in services)
     if heaviest <= 0:
         return fixed, slope
-    ends = [heaviest] + [cap for _, _, cap in services if cap < heaviest]
+    ends = [heaviest] + [cap for _, _, cap, _ in services if cap < heaviest]
     best = math.inf
     for weight in ends:
         if weight <= 0:
             continue
         for beyond in (False, True):
-            at = price(weight, beyond)
+            at = _price_at(services, weight, beyond, fastest)
             if at < math.inf:
                 best = min(best, (at - fixed) / weight)
+    if fastest:
+        # The cheapest per_kg is no floor here: the quick service's price may step down past its cap.
+        return fixed, best - 1e-9 if best < math.inf else slope
     # Never below the cheapest per_kg, which is always valid; guard float noise with a hair.
     return fixed, max(slope, best - 1e-9) if best < math.inf else slope
+
+
+def _price_lines(options: Sequence[ServiceOption]) -> list[tuple[float, float, float, int]]:
+    """(base, per_kg, max kg, transit days) per service, in floats, for the bounds."""
+    return [(float(o.rate.base), float(o.rate.per_kg),
+             math.inf if o.service.max_kg is None else float(o.service.max_kg), o.rate.transit_days)
+            for o in options]
+
+
+def _price_at(services: Sequence[tuple[float, float, float, int]], weight: float, beyond: bool, fastest: bool) -> float:
+    """The shipping price (unrounded) of a shipment of this weight, or of one a hair heavier when `beyond`."""
+    best = best_days = math.inf
+    for base, per_kg, cap, days in services:
+        if cap > weight if beyond else cap >= weight:
+            price = base + per_kg * weight
+            if fastest:
+                if days < best_days or (days == best_days and price < best):
+                    best, best_days = price, days
+            elif price < best:
+                best = price
+    return best
 
 
 class _BranchAndBound:
