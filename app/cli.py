@@ -71,7 +71,8 @@ def seed_demo() -> None:
     result = demo.seed()
     if result.changed:
         click.echo(f"Demo data: +{result.users} users, +{result.suppliers} suppliers, +{result.products} products, "
-                   f"+{result.offers} offers, +{result.stock_rows} stock rows, {result.connections} sandbox connections set.")
+                   f"+{result.offers} offers, +{result.stock_rows} stock rows, {result.connections} sandbox connections set, "
+                   f"+{result.shipping_services} shipping services, +{result.rule_sets} rule sets, +{result.orders} orders.")
     else:
         click.echo("Demo data already present; nothing changed.")
 

@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alerts.view": EVERYONE,
     "users.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin", "manager"}),
+    "routing.manage": frozenset({"admin", "manager"}),
 }
 
 # Where each role lands after login: the page it comes to Dropdesk for.

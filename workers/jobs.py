@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from app import queues
-from app.services import exports, pushes, sync, system
+from app.services import exports, pushes, routing_preview, sync, system
 from app.services.stock import StockFilter
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,11 @@ def push_sandbox_stock() -> int:
     from app.sandbox.push import push_demo_updates
 
     return push_demo_updates()
+
+
+def preview_rule_set(preview_id: int) -> dict:
+    """Replay recent orders under a draft rule set and under the active one."""
+    return routing_preview.run_preview(preview_id, progress=queues.report_progress)
 
 
 def record_job_failure(job, connection, error_type, error, traceback) -> None:

@@ -11,14 +11,19 @@ from app.models.audit import AuditEntry
 from app.models.catalog import Product, SupplierOffer
 from app.models.exceptions import ExceptionItem
 from app.models.inbound import InboundPayload
+from app.models.order import Order, OrderLine
+from app.models.routing import RoutingDecision, RoutingPreview
+from app.models.rules import RoutingRule, RuleSet
+from app.models.shipping import ShippingRate, ShippingService, ShippingSurcharge
 from app.models.stock import StockAlert, StockChange, SupplierStock
 from app.models.supplier import Supplier
 from app.models.sync import SyncRun
 from app.models.types import render_migration_type
 from app.models.user import User
 
-__all__ = ["render_migration_type", "AuditEntry", "ExceptionItem", "InboundPayload", "Product", "StockAlert", "StockChange", "Supplier",
-           "SupplierOffer", "SupplierStock", "SyncRun", "User"]
+__all__ = ["render_migration_type", "AuditEntry", "ExceptionItem", "InboundPayload", "Order", "OrderLine", "Product",
+           "RoutingDecision", "RoutingPreview", "RoutingRule", "RuleSet", "ShippingRate", "ShippingService",
+           "ShippingSurcharge", "StockAlert", "StockChange", "Supplier", "SupplierOffer", "SupplierStock", "SyncRun", "User"]
 
 
 @event.listens_for(Engine, "connect")

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import vault
@@ -26,6 +27,8 @@ class Supplier(db.Model):
     lead_time_days: Mapped[int] = mapped_column(default=0)
     priority: Mapped[int] = mapped_column(default=100)
     order_fee: Mapped[Any] = mapped_column(Money(), default=0)
+    fee_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=0)  # percent of goods value per shipment
+    min_order_value: Mapped[Decimal] = mapped_column(Money(), default=0)  # goods value a shipment must reach
     contact_email: Mapped[str | None] = mapped_column(String(254))
     # How Dropdesk reaches the supplier: a connector type string plus its non-secret options.
     connection_type: Mapped[str] = mapped_column(String(32), default="upload")

@@ -1,4 +1,5 @@
-"""Demo data: users for each role, ~10 suppliers, ~2,000 SKUs with offers and stock. Idempotent."""
+"""Demo data: users for each role, ~10 suppliers, ~2,000 SKUs with offers and stock, shipping,
+routing rules and a few weeks of orders. Idempotent."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,20 @@ from sqlalchemy import select
 
 from app.domain.stock import unified_stock_level
 from app.extensions import db
-from app.models import Product, Supplier, SupplierOffer, SupplierStock, User
+from app.models import (
+    Order,
+    OrderLine,
+    Product,
+    RoutingRule,
+    RuleSet,
+    ShippingRate,
+    ShippingService,
+    ShippingSurcharge,
+    Supplier,
+    SupplierOffer,
+    SupplierStock,
+    User,
+)
 from app.models.types import utcnow
 from app.permissions import ROLES
 from app.services import users
@@ -55,10 +69,14 @@ class SeedResult:
     offers: int
     stock_rows: int
     connections: int = 0
+    shipping_services: int = 0
+    rule_sets: int = 0
+    orders: int = 0
 
     @property
     def changed(self) -> bool:
-        return any((self.users, self.suppliers, self.products, self.offers, self.stock_rows, self.connections))
+        return any((self.users, self.suppliers, self.products, self.offers, self.stock_rows, self.connections,
+                    self.shipping_services, self.rule_sets, self.orders))
 
 
 def _catalog(rng: random.Random) -> list[dict]:
@@ -144,10 +162,15 @@ def seed(now=None) -> SeedResult:
         db.session.execute(SupplierOffer.__table__.insert(), offers)
     if stock:
         db.session.execute(SupplierStock.__table__.insert(), stock)
+    services = _seed_shipping(existing_suppliers.values())
+    rule_sets = _seed_rule_sets(catalog)
+    orders = _seed_orders(now)
     db.session.commit()
-    result = SeedResult(created_users, created_suppliers, len(missing), len(offers), len(stock), connected)
-    log.info("demo_seeded users=%s suppliers=%s products=%s offers=%s stock=%s connections=%s",
-             result.users, result.suppliers, result.products, result.offers, result.stock_rows, result.connections)
+    result = SeedResult(created_users, created_suppliers, len(missing), len(offers), len(stock), connected,
+                        services, rule_sets, orders)
+    log.info("demo_seeded users=%s suppliers=%s products=%s offers=%s stock=%s connections=%s shipping_services=%s "
+             "rule_sets=%s orders=%s", result.users, result.suppliers, result.products, result.offers,
+             result.stock_rows, result.connections, result.shipping_services, result.rule_sets, result.orders)
     return result
 
 
@@ -174,3 +197,151 @@ def _connect_to_sandbox(suppliers) -> int:
 def demo_logins() -> list[tuple[str, str]]:
     return [(email, role) for email, role, _ in DEMO_USERS
             if db.session.scalar(select(User.id).where(User.email == email)) is not None]
+
+
+# --- shipping, rules and orders, so routing has something to decide ----------------------------
+
+CARRIERS = {"US": "UPS", "CA": "Canada Post", "SE": "PostNord", "DE": "DHL", "GB": "Royal Mail", "AT": "Post AT",
+            "NL": "PostNL"}
+EXPRESS = {"ACME", "EUROHUB", "ATLAS", "MAPLE", "BRITBOX"}  # suppliers that also ship express
+SHIPPING_TERMS = {  # code: (fee %, minimum order value)
+    "EUROHUB": ("2.5", "0"), "ATLAS": ("1.5", "0"), "MAPLE": ("0", "25.00"), "ALPINE": ("0", "30.00"),
+}
+SURCHARGES = {  # code: [(country, region, amount)]
+    "ACME": [("US", "HI", "14.00"), ("US", "AK", "14.00")], "PACIFIC": [("US", "HI", "9.50")],
+    "SUNRISE": [("US", "HI", "11.00"), ("MX", None, "6.00")], "ATLAS": [("GB", None, "6.50")],
+    "ALPINE": [("CH", None, "9.00")],
+}
+
+
+def _seed_shipping(suppliers) -> int:
+    """A ground service per supplier with a rate to every country it ships to, express for some; once."""
+    with_services = set(db.session.scalars(select(ShippingService.supplier_id).distinct()))
+    created = 0
+    for supplier in suppliers:
+        if supplier.id in with_services or supplier.code not in {code for code, *_ in SUPPLIERS}:
+            continue
+        rng = random.Random(f"shipping-{supplier.code}")
+        carrier = CARRIERS.get(supplier.warehouse_country, "DHL")
+        ground = ShippingService(supplier_id=supplier.id, carrier=carrier, service="ground", speed="standard",
+                                 max_kg=Decimal("30"))
+        services = [ground]
+        if supplier.code in EXPRESS:
+            services.append(ShippingService(supplier_id=supplier.id, carrier="DHL" if carrier != "DHL" else "UPS",
+                                            service="express", speed="express"))
+        for service in services:
+            express = service.speed == "express"
+            for country in supplier.ships_to:
+                domestic = country == supplier.warehouse_country
+                base = Decimal(rng.choice(("3.90", "4.50", "4.90", "5.40"))) if domestic else Decimal(
+                    rng.choice(("7.90", "8.90", "9.90", "11.50")))
+                per_kg = Decimal(rng.choice(("0.40", "0.55", "0.70"))) if domestic else Decimal(rng.choice(("0.90", "1.10", "1.30")))
+                days = rng.randint(2, 3) if domestic else rng.randint(4, 7)
+                if express:
+                    base, per_kg, days = (base * Decimal("2.4")).quantize(Decimal("0.01")), per_kg * 2, max(1, days - 3)
+                service.rates.append(ShippingRate(country=country, base=base, per_kg=per_kg, transit_days=days))
+            db.session.add(service)
+            created += 1
+        fee_pct, minimum = SHIPPING_TERMS.get(supplier.code, ("0", "0"))
+        supplier.fee_pct, supplier.min_order_value = Decimal(fee_pct), Decimal(minimum)
+        for country, region, amount in SURCHARGES.get(supplier.code, []):
+            db.session.add(ShippingSurcharge(supplier_id=supplier.id, country=country, region=region,
+                                             amount=Decimal(amount)))
+    db.session.flush()
+    return created
+
+
+EU = ["DE", "FR", "NL", "BE", "AT", "IT", "ES"]
+
+
+def _seed_rule_sets(catalog: list[dict]) -> int:
+    """Version 1 active with a few sensible rules, version 2 a draft that changes two of them; once."""
+    if db.session.scalar(select(RuleSet.id).limit(1)) is not None:
+        return 0
+    fragile = [p["sku"] for p in catalog if "Teapot" in p["name"]][:3]
+    active_rules = [
+        ("Express orders go fastest", 10, {"service": ["express"]}, {"objective": "fastest"}),
+        ("Large EU orders: lowest cost", 20, {"country": EU, "min_order_value": "150"}, {"objective": "lowest_cost"}),
+        ("Prefer ACME in the US", 30, {"country": ["US"]}, {"prefer": ["ACME"], "prefer_tolerance_pct": "5"}),
+        ("Teapots never from PACIFIC", 40, {"sku": fragile}, {"exclude": ["PACIFIC"]}),
+        ("At most two parcels", 50, {}, {"max_shipments": 2}),
+    ]
+    changed = {"Prefer ACME in the US", "Large EU orders: lowest cost"}
+    draft_rules = [
+        *[rule for rule in active_rules if rule[0] not in changed],
+        ("Large EU orders: lowest cost", 20, {"country": EU, "min_order_value": "80"}, {"objective": "lowest_cost"}),
+        ("Prefer ACME in the US", 30, {"country": ["US"]}, {"prefer": ["ACME"], "prefer_tolerance_pct": "12"}),
+        ("Express within four days", 15, {"service": ["express"]}, {"max_delivery_days": 4}),
+    ]
+    active = RuleSet(version=1, status="active", note="Demo rules", activated_at=utcnow())
+    draft = RuleSet(version=2, status="draft", based_on=active,
+                    note="Lowest cost from 80 in the EU, prefer ACME harder, express within 4 days")
+    for rule_set, rules in ((active, active_rules), (draft, draft_rules)):
+        for name, priority, when, then in sorted(rules, key=lambda rule: rule[1]):
+            rule_set.rules.append(RoutingRule(name=name, priority=priority, enabled=True, when=when, then=then))
+        db.session.add(rule_set)
+    db.session.flush()
+    return 2
+
+
+ORDER_DAYS = 21
+ORDERS_PER_DAY = 12
+COUNTRIES = [("US", 40), ("CA", 10), ("DE", 14), ("GB", 10), ("FR", 6), ("NL", 6), ("SE", 5), ("AT", 4), ("IT", 3),
+             ("MX", 2)]
+US_STATES = ["CA", "NY", "TX", "WA", "FL", "IL", "HI"]
+CURRENCIES = {"US": "USD", "CA": "CAD", "GB": "GBP", "SE": "SEK", "MX": "MXN"}
+CITIES = {"US": "Springfield", "CA": "Toronto", "DE": "Berlin", "GB": "Leeds", "FR": "Lyon", "NL": "Utrecht",
+          "SE": "Uppsala", "AT": "Graz", "IT": "Turin", "MX": "Puebla"}
+NAMES = ["Ada Moreno", "Ben Okafor", "Chloé Martin", "Dev Patel", "Eva Lind", "Femi Adeyemi", "Grace Kim",
+         "Hugo Weber", "Inès Dubois", "Jonas Berg"]
+
+
+def _seed_orders(now) -> int:
+    """Three weeks of orders from two stores, each line a SKU some supplier ships to that country; once."""
+    if db.session.scalar(select(Order.id).where(Order.external_id.like("demo-%")).limit(1)) is not None:
+        return 0
+    rng = random.Random("orders")
+    products = {sku: (price, name) for sku, price, name in db.session.execute(select(Product.sku, Product.price,
+                                                                                    Product.name))}
+    # Per country, per SKU: (moq, on hand) of each active supplier that ships there, so most orders can be routed.
+    offered: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    for sku, ships_to, moq, on_hand in db.session.execute(
+            select(Product.sku, Supplier.ships_to, SupplierOffer.moq, SupplierStock.on_hand)
+            .join(SupplierOffer, SupplierOffer.product_id == Product.id)
+            .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
+            .join(SupplierStock, (SupplierStock.supplier_id == SupplierOffer.supplier_id)
+                  & (SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
+            .where(Supplier.status == "active").order_by(Product.sku, Supplier.code)):
+        for country in ships_to or []:
+            offered.setdefault(country, {}).setdefault(sku, []).append((moq, on_hand or 0))
+    by_country = {country: sorted(skus) for country, skus in offered.items()}
+    countries, weights = zip(*[(c, w) for c, w in COUNTRIES if by_country.get(c)])
+    created = 0
+    for number in range(ORDER_DAYS * ORDERS_PER_DAY):
+        country = rng.choices(countries, weights)[0]
+        channel = "shopify" if number % 3 else "woocommerce"
+        placed_at = now - timedelta(minutes=rng.randint(10, ORDER_DAYS * 24 * 60))
+        skus = rng.sample(by_country[country], rng.choice((1, 1, 2, 2, 3)))
+        order = Order(
+            channel=channel, external_id=f"demo-{number + 1:05d}",
+            number=f"#{1001 + number}" if channel == "shopify" else str(5001 + number), placed_at=placed_at,
+            currency=CURRENCIES.get(country, "EUR"), email=f"customer{number + 1}@example.com",
+            ship_to_name=rng.choice(NAMES), ship_to_address1=f"{rng.randint(1, 200)} Demo Street",
+            ship_to_city=CITIES.get(country, "Capital"), ship_to_region=rng.choice(US_STATES) if country == "US" else None,
+            ship_to_postal_code=str(rng.randint(10000, 99999)), ship_to_country=country,
+            service_level="express" if rng.random() < 0.15 else "standard", status="received",
+        )
+        total = Decimal(0)
+        for position, sku in enumerate(skus):
+            qty = rng.choice((1, 1, 1, 2, 3, 5))
+            if not any(moq <= qty <= on_hand for moq, on_hand in offered[country][sku]) and rng.random() < 0.9:
+                qty = min(moq for moq, _ in offered[country][sku])  # mostly what someone can ship; some are not
+            price, title = products[sku]
+            order.lines.append(OrderLine(position=position, external_id=f"{number + 1}-{position + 1}", sku=sku,
+                                         title=title, qty=qty, unit_price=price))
+            total += price * qty
+        order.total = total
+        db.session.add(order)
+        created += 1
+    db.session.flush()
+    return created
