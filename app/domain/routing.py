@@ -42,6 +42,8 @@ DEFAULT_SUPPLIER_PRIORITY = 100
 # 20-line order over 50 suppliers typically needs 10^4–10^5; this stops inputs that defeat the
 # bounds (dense catalogues full of minimum order values, look-alike suppliers) in about a second.
 DEFAULT_SEARCH_BUDGET = 2_000_000
+# Orders with at most this many assignments of lines to suppliers are priced one by one.
+_ENUMERATION_LIMIT = 192
 # When the budget runs out before any plan was found, this many more steps look for any plan.
 FALLBACK_SEARCH_BUDGET = 200_000
 # Rounds of dual ascent per search node; it usually settles in a handful.
@@ -746,18 +748,20 @@ def resolve_rules(
     line_excluded: list[dict[str, str]] = [{} for _ in order.lines]
     line_only: list[list[tuple[str, frozenset[str]]]] = [[] for _ in order.lines]
 
+    order_value = order.value
     # sorted() is stable, so rules of equal priority keep their list order.
     for rule in sorted(rules, key=lambda r: r.priority):
         label = f"rule {rule.name!r} (priority {rule.priority})"
         if not rule.enabled:
             trace.append(TraceEntry("rule", f"{label} is disabled: ignored"))
             continue
-        unmet = _unmet_condition(rule.when, order)
+        unmet = _unmet_condition(rule.when, order, order_value)
         if unmet is not None:
             trace.append(TraceEntry("rule", f"{label} did not match: {unmet}", value=unmet))
             continue
         if rule.line_scoped:
-            in_scope = [i for i, line in enumerate(order.lines) if line.sku in set(rule.when.sku or ())]
+            skus_in_scope = set(rule.when.sku or ())
+            in_scope = [i for i, line in enumerate(order.lines) if line.sku in skus_in_scope]
             if not in_scope:
                 message = f"{label} did not match: no line has SKU {_listed(rule.when.sku or ())}"
                 trace.append(TraceEntry("rule", message))
@@ -812,7 +816,7 @@ def resolve_rules(
     return policy, scopes, tuple(trace)
 
 
-def _unmet_condition(when: RuleConditions, order: Order) -> str | None:
+def _unmet_condition(when: RuleConditions, order: Order, order_value: Decimal | None = None) -> str | None:
     """The first condition of `when` the order fails, as text; None when all hold."""
     checks = (
         ("channel", order.channel),
@@ -832,7 +836,7 @@ def _unmet_condition(when: RuleConditions, order: Order) -> str | None:
             return f"{name} {value} not in {_listed(allowed)}"
     if when.sku is not None and not when.sku:
         return "sku list is empty"
-    value = order.value
+    value = order.value if order_value is None else order_value
     if when.min_order_value is not None and value < when.min_order_value:
         return f"order value {money(value)} < {when.min_order_value}"
     if when.max_order_value is not None and value > when.max_order_value:
@@ -1077,6 +1081,9 @@ class _Found:
     assignment: tuple[int, ...]
 
 
+_UNPRICED = object()  # a shipment not priced yet (None means priced and infeasible)
+
+
 class _RoutingProblem:
     """One order's routing: the eligible suppliers per line and exact shipment prices."""
 
@@ -1130,7 +1137,6 @@ class _RoutingProblem:
             )
         return self._quotes[key]
 
-
     def plan_key_of(self, assignment: Sequence[int], days_cap: int | None = None) -> tuple[Any, ...] | None:
         """The exact key of a complete assignment, or None when it is not a feasible plan."""
         masks: dict[int, int] = {}
@@ -1140,8 +1146,11 @@ class _RoutingProblem:
         if limit is not None and len(masks) > limit:
             return None
         cents = days = priority = 0
+        quotes = self._quotes
         for s, mask in masks.items():
-            quote = self.quote(s, mask)
+            quote = quotes.get((s, mask), _UNPRICED)
+            if quote is _UNPRICED:
+                quote = self.quote(s, mask)
             if quote is None or (days_cap is not None and quote.delivery_days > days_cap):
                 return None
             cents += quote.effective_cents
@@ -1167,7 +1176,7 @@ class _SearchSpace:
     Holds the float data of the lower bound; exact money stays in _RoutingProblem.quote.
     """
 
-    def __init__(self, problem: _RoutingProblem, days_cap: int | None) -> None:
+    def __init__(self, problem: _RoutingProblem, days_cap: int | None, with_bounds: bool = True) -> None:
         self.problem = problem
         self.days_cap = days_cap
         n_lines = len(problem.lines)
@@ -1233,6 +1242,23 @@ class _SearchSpace:
         self.blocked_line = next((line for line in range(n_lines) if not cands[line]), None)
         used = sorted({s for c in cands for s in c})
         self.suppliers = used
+        self.kept = cands  # candidates per line that survived pruning, by supplier index
+        self._options = options
+        self.bounded = False
+        if with_bounds:
+            self.prepare_bounds()
+
+    def prepare_bounds(self) -> None:
+        """The float data of the lower bound; only a branch-and-bound needs it."""
+        if self.bounded:
+            return
+        self.bounded = True
+        problem = self.problem
+        suppliers = problem.suppliers
+        n_lines = len(problem.lines)
+        used = self.suppliers
+        cands = self.kept
+        options = self._options
         self.mov = {s: suppliers[s].min_order_value for s in used}
         self.priority = {s: suppliers[s].priority for s in used}
         self.prio_nonnegative = all(p >= 0 for p in self.priority.values())
@@ -1826,6 +1852,10 @@ class _SearchOutcome:
 def _search_plan(problem: _RoutingProblem, base: _SearchSpace, budget: _Budget) -> _SearchOutcome:
     """Find the plan with the smallest key (and the runner-up) for the policy's objective."""
     policy = problem.policy
+    enumerated = _enumerate_plans(problem, base, budget)
+    if enumerated is not None:
+        return enumerated
+    base.prepare_bounds()
     outcome = _SearchOutcome()
     limit = min(len(problem.lines), len(base.suppliers))
     if policy.max_shipments is not None:
@@ -1884,6 +1914,31 @@ def _search_plan(problem: _RoutingProblem, base: _SearchSpace, budget: _Budget) 
     return outcome
 
 
+def _enumerate_plans(problem: _RoutingProblem, space: _SearchSpace, budget: _Budget) -> _SearchOutcome | None:
+    """Price every assignment when there are few (most 1–3 line orders): cheaper than bounding them.
+
+    None when there are more than _ENUMERATION_LIMIT. Every key is exact, so best and
+    runner-up are exact too, for any objective.
+    """
+    total = math.prod(len(kept) for kept in space.kept)
+    if total > _ENUMERATION_LIMIT:
+        return None
+    best: _Found | None = None
+    runner_up: _Found | None = None
+    for assignment in itertools.product(*space.kept):
+        key = problem.plan_key_of(assignment)
+        if key is None:
+            continue
+        if best is None or key < best.key:
+            best, runner_up = _Found(key, assignment), best
+        elif runner_up is None or key < runner_up.key:
+            runner_up = _Found(key, assignment)
+    budget.nodes += total
+    budget.used += total
+    note = f"priced all {total} assignment(s) of lines to suppliers one by one"
+    return _SearchOutcome(best=best, runner_up=runner_up, scope="every feasible plan", notes=[note])
+
+
 def _greedy_plan(space: _SearchSpace) -> tuple[int, ...] | None:
     """Some plan, fast: cover the lines greedily, then give each line to its cheapest chosen supplier."""
     n_lines = len(space.problem.lines)
@@ -1928,7 +1983,7 @@ def route_order(
     review: tuple[int, ReviewReason] | None = None
     for i, line in enumerate(order.lines):
         notes: list[TraceEntry] = []
-        offering = [(s, sup, sup.offer_for(line.sku)) for s, sup in enumerate(ordered) if sup.offer_for(line.sku)]
+        offering = [(s, sup, offer) for s, sup in enumerate(ordered) if (offer := sup.offer_for(line.sku))]
         reasons = []
         for s, supplier, offer in offering:
             assert offer is not None
@@ -1961,7 +2016,7 @@ def route_order(
         return Decision("manual_review", policy.objective, None, reason, True, tuple(finish([verdict])))
 
     problem = _RoutingProblem(ordered, order, policy, eligible)
-    base = _SearchSpace(problem, None)
+    base = _SearchSpace(problem, None, with_bounds=False)
     for line, s, reason, detail in base.pruned:
         line_notes[line].append(_candidate_note(line, order.lines[line], ordered[s].code, reason, detail))
     if base.blocked_line is not None:

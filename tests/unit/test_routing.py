@@ -595,10 +595,9 @@ def test_trace_says_which_rules_fired_did_not_match_or_were_disabled():
     assert "policy: objective lowest_cost (rule 'cost')" in trace
 
 
-def test_a_runner_up_with_more_shipments_is_reported_as_beaten_on_shipments():
+def test_a_plan_without_a_rival_says_there_is_no_runner_up():
     got = simulate_scenario(_scenario(_supplier("ONLY")))
-    assert any(m.startswith("no runner-up: the chosen plan is the only feasible one among plans of at most 1 shipments")
-               for m in got["trace"])
+    assert any(m.startswith("no runner-up: the chosen plan is the only feasible one among") for m in got["trace"])
 
 
 @pytest.mark.parametrize("budget", [1, 5, 20])
