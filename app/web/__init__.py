@@ -60,10 +60,12 @@ def init_app(app: Flask) -> None:
     from app.web.health.routes import bp as health_bp
     from app.web.jobs.routes import bp as jobs_bp
     from app.web.overview.routes import bp as overview_bp
+    from app.web.routing.routes import bp as routing_bp
     from app.web.stock.routes import bp as stock_bp
     from app.web.suppliers.routes import bp as suppliers_bp
 
-    for blueprint in (auth_bp, health_bp, overview_bp, stock_bp, suppliers_bp, jobs_bp, admin_bp, api_bp, exceptions_bp):
+    for blueprint in (auth_bp, health_bp, overview_bp, stock_bp, suppliers_bp, jobs_bp, admin_bp, api_bp, exceptions_bp,
+                      routing_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

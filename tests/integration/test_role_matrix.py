@@ -50,11 +50,17 @@ EXPECTED: dict[str, set[str] | str] = {
     "exceptions.close": {"admin", "ops"},
     "stock.alerts": ALL,  # signed by the supplier, not a session
 }
+EXPECTED.update({endpoint: {"admin", "manager"} for endpoint in (
+    "routing.index", "routing.start_draft", "routing.show", "routing.new_rule", "routing.create_rule",
+    "routing.edit_rule", "routing.update_rule", "routing.check_rule", "routing.set_enabled", "routing.move_rule",
+    "routing.delete_rule", "routing.trial", "routing.start_preview", "routing.preview_results", "routing.activate",
+    "routing.discard")})
 # The sandbox plays the suppliers' side (mounted only with SANDBOX on, as in these tests): no login, like a supplier's API.
 SANDBOX_ENDPOINTS = ("sandbox.supplier_stock", "sandbox.supplier_stock_check", "sandbox.oauth_token",
                      "sandbox.supplier_faults", "sandbox.supplier_stats", "sandbox.sandbox_clock")
 EXPECTED.update({endpoint: PUBLIC for endpoint in SANDBOX_ENDPOINTS})
 SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1", "run_id": "1", "sku": "KIT-00001", "item_id": "1",
+               "rule_set_id": "1", "rule_id": "1", "preview_id": "1",
                "name": "stock-00000000000000000000000000000000.csv"}
 
 

@@ -1,0 +1,1 @@
+"""Routing rules: rule sets, the rule editor, tests against orders, preview impact."""
