@@ -322,12 +322,10 @@ def import_rates_csv(code: str, body: bytes | str, actor, filename: str = "the f
             body = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             return _refused(RowError(0, None, f"{filename} is not UTF-8 text; save it as CSV UTF-8 and try again."))
-    sample = body[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(body), dialect)
+    # The header names the columns, so it says which delimiter the spreadsheet used.
+    header_line = body.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=header_line.count)
+    reader = csv.reader(io.StringIO(body), delimiter=delimiter)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:

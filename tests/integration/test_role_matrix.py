@@ -55,12 +55,18 @@ EXPECTED.update({endpoint: {"admin", "manager"} for endpoint in (
     "routing.edit_rule", "routing.update_rule", "routing.check_rule", "routing.set_enabled", "routing.move_rule",
     "routing.delete_rule", "routing.trial", "routing.start_preview", "routing.preview_results", "routing.activate",
     "routing.discard")})
+EXPECTED["suppliers.shipping_page"] = {"admin", "ops", "buyer", "manager"}
+EXPECTED.update({endpoint: {"admin"} for endpoint in (
+    "suppliers.save_shipping_terms", "suppliers.add_shipping_service", "suppliers.delete_shipping_service",
+    "suppliers.set_shipping_rate", "suppliers.delete_shipping_rate", "suppliers.add_shipping_surcharge",
+    "suppliers.delete_shipping_surcharge", "suppliers.import_shipping_rates")})
 # The sandbox plays the suppliers' side (mounted only with SANDBOX on, as in these tests): no login, like a supplier's API.
 SANDBOX_ENDPOINTS = ("sandbox.supplier_stock", "sandbox.supplier_stock_check", "sandbox.oauth_token",
                      "sandbox.supplier_faults", "sandbox.supplier_stats", "sandbox.sandbox_clock")
 EXPECTED.update({endpoint: PUBLIC for endpoint in SANDBOX_ENDPOINTS})
 SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1", "run_id": "1", "sku": "KIT-00001", "item_id": "1",
                "rule_set_id": "1", "rule_id": "1", "preview_id": "1",
+               "service_id": "1", "rate_id": "1", "surcharge_id": "1",
                "name": "stock-00000000000000000000000000000000.csv"}
 
 

@@ -197,3 +197,6 @@ def set_stock(code: str):
         abort(422, problem.message)
     flash(f"{code} {request.form.get('supplier_sku', '').strip()}: {quantity} on hand, set by hand.", "success")
     return _unmapped_block(code)
+
+
+from app.web.suppliers import shipping_routes  # noqa: E402,F401  (registers the shipping pages on this blueprint)
