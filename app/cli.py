@@ -19,6 +19,7 @@ users_cli = AppGroup("users", help="Staff accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
 secrets_cli = AppGroup("secrets", help="Encryption keys for credentials at rest.")
 routing_cli = AppGroup("routing", help="Supplier routing.")
+rules_cli = AppGroup("rules", help="Routing rule sets.")
 stock_cli = AppGroup("stock", help="Supplier stock.")
 sync_cli = AppGroup("sync", help="Stock sync with suppliers.")
 feeds_cli = AppGroup("feeds", help="Supplier stock feeds.")
@@ -204,6 +205,83 @@ def routing_simulate(paths: tuple[str, ...]) -> None:
     run_scenarios(paths, simulate_scenario)
 
 
+@routing_cli.command("route")
+@click.argument("order_id", type=int)
+def routing_route(order_id: int) -> None:
+    """Route ORDER_ID on live data under the active rule set and store the decision."""
+    from app.services import routing
+
+    try:
+        decision = routing.route_stored_order(order_id, trigger="cli")
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    plan = decision.plan
+    version = f"v{decision.rule_set_version}" if decision.rule_set_version else "no rule set"
+    if decision.status == "routed":
+        shipments = "; ".join(f"{s['supplier']} ({', '.join(line['sku'] for line in s['lines'])}) {s['landed_cost']:.2f}"
+                              for s in plan["shipments"])
+        click.echo(f"Decision {decision.id} ({version}): routed, {shipments}; landed cost {plan['landed_cost']:.2f}, "
+                   f"{plan['delivery_days']} days.")
+    else:
+        click.echo(f"Decision {decision.id} ({version}): manual review, {decision.reason}.")
+    stale = sum(1 for entry in decision.trace if entry["kind"] == "freshness")
+    if stale:
+        click.echo(f"{stale} offer(s) rest on stock older than the freshness budget (see the trace).")
+
+
+@routing_cli.command("rerun")
+@click.argument("decision_id", type=int)
+def routing_rerun(decision_id: int) -> None:
+    """Replay a stored decision on its own input and compare; exit 1 when the plan differs."""
+    from app.services import routing
+
+    try:
+        rerun = routing.rerun_decision(decision_id)
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    click.echo("Same plan." if rerun.same_plan else "Different plan: " + "; ".join(rerun.differences))
+    click.echo("Today's live input is the same." if rerun.same_input_today
+               else "Today's live input differs (stock, shipping or supplier data changed since).")
+    if not rerun.same_plan:
+        sys.exit(1)
+
+
+@rules_cli.command("list")
+def rules_list() -> None:
+    """Every rule-set version, newest first."""
+    from app.services import rule_sets
+
+    after = None
+    while True:
+        page = rule_sets.list_rule_sets(after=after, per_page=500)
+        for row in page.items:
+            s = row.RuleSet
+            click.echo(f"v{s.version:<4} {s.status:9} {len(s.rules):3} rules  {s.note or ''}")
+        if not page.has_next:
+            break
+        after = page.next_cursor
+
+
+@rules_cli.command("activate")
+@click.argument("version", type=int)
+def rules_activate(version: int) -> None:
+    """Activate draft VERSION (the active set is archived; audited as "cli")."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import RuleSet
+    from app.services import rule_sets
+
+    rule_set_id = db.session.scalar(select(RuleSet.id).where(RuleSet.version == version))
+    if rule_set_id is None:
+        raise click.ClickException(f"No rule set version {version}.")
+    try:
+        rule_sets.activate(rule_set_id, actor="cli")
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    click.echo(f"Version {version} is active.")
+
+
 @feeds_cli.command("normalize")
 @click.argument("paths", nargs=-1, required=True)
 def feeds_normalize(paths: tuple[str, ...]) -> None:
@@ -223,5 +301,6 @@ def intake_normalize(paths: tuple[str, ...]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (users_cli, demo_cli, secrets_cli, stock_cli, sync_cli, routing_cli, feeds_cli, intake_cli, settings):
+    for command in (users_cli, demo_cli, secrets_cli, stock_cli, sync_cli, routing_cli, rules_cli, feeds_cli, intake_cli,
+                    settings):
         app.cli.add_command(command)
