@@ -171,3 +171,20 @@ def test_ops_and_buyers_cannot_reach_the_rules(placed, make_user, client):
     login(client, "ops@example.com")
     assert client.get("/routing").status_code == 403
     assert "Routing rules" not in client.get("/stock").text
+
+
+def test_rules_are_moved_and_disabled_from_the_table_which_redraws_itself(placed, make_user, client):
+    make_user("manager")
+    login(client, "manager@example.com")
+    draft = rule_sets.start_draft("test")
+    second = rule_sets.add_rule(draft.id, RuleInput("Fast", 20, True, {}, {"objective": "fastest"}), "test")
+    page = client.get(f"/routing/rule-sets/{draft.id}")
+    headers = {"HX-Request": "true", "X-CSRFToken": csrf_token_from(page.text)}
+    moved = client.post(f"/routing/rules/{second.id}/move", data={"direction": "up"}, headers=headers)
+    assert moved.status_code == 200 and moved.text.lstrip().startswith('<section id="rules-table"')
+    assert moved.text.index("Fast") < moved.text.index("Prefer ACME")
+    assert moved.headers["HX-Trigger"] == '{"rules-changed": null}'
+    disabled = client.post(f"/routing/rules/{second.id}/enabled", data={"enabled": "0"}, headers=headers)
+    assert 'class="inactive"' in disabled.text and "disabled" in disabled.text
+    again = client.post(f"/routing/rules/{second.id}/move", data={"direction": "up"}, headers=headers)
+    assert again.status_code == 422 and again.text == "“Fast” is already first."
