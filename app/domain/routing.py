@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +31,8 @@ from typing import Any
 CENTS = Decimal("0.01")
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
+# The precision shipments are priced at (price_shipment): effective cost divides by (100 + tol).
+_PRICING_PRECISION = 60
 
 OBJECTIVES = ("fewest_shipments", "lowest_cost", "fastest")
 DEFAULT_OBJECTIVE = "fewest_shipments"
@@ -967,7 +969,7 @@ def price_shipment(
     `prefer_tolerance_pct` is None for a supplier that is not preferred.
     """
     with localcontext() as ctx:
-        ctx.prec = 60  # effective cost divides by (100 + tol); keep every digit until cents
+        ctx.prec = _PRICING_PRECISION  # effective cost divides by (100 + tol); keep every digit until cents
         goods = money(sum((offer.cost * line.qty for line, offer in items), ZERO))
         if goods < supplier.min_order_value:
             return None
@@ -1111,6 +1113,17 @@ class _RoutingProblem:
             preferred = suppliers[s].code in policy.preferred
             self.tolerance[s] = policy.prefer_tolerance_pct if preferred else None
         self._quotes: dict[tuple[int, int], _Quote | None] = {}
+        self._figures: dict[tuple[int, int], tuple[int, int, int] | None] = {}
+        # Per supplier, the figures figures() prices with: each service as (max_kg, base, per_kg,
+        # transit_days, delivery_days), and each line's goods and weight there (filled lazily).
+        self._service_rows = {
+            s: tuple((o.service.max_kg, o.rate.base, o.rate.per_kg, o.rate.transit_days, o.delivery_days)
+                     for o in opts)
+            for s, opts in self.options.items()
+        }
+        self._line_goods: dict[int, list[Decimal | None]] = {}
+        self._line_weight: dict[int, list[Decimal | None]] = {}
+        self._wide = Context(prec=_PRICING_PRECISION)
         self.budget: _Budget | None = None  # charged for every shipment priced during a search
 
     def offer(self, line: int, s: int) -> Offer:
@@ -1118,12 +1131,67 @@ class _RoutingProblem:
         assert offer is not None
         return offer
 
+    def figures(self, s: int, lines_mask: int) -> tuple[int, int, int] | None:
+        """(effective cents, delivery days, priority) of s's shipment of these lines; None when infeasible.
+
+        Exactly what price_shipment gives (same decimals, same precision, same service choice:
+        carrier and service names only break ties between services of equal price and transit
+        days, which then deliver on the same day), without building the Shipment: the search
+        compares plans by these figures alone and builds shipments for the chosen plan only.
+        """
+        key = (s, lines_mask)
+        got = self._figures.get(key, _UNPRICED)
+        if got is not _UNPRICED:
+            return got  # type: ignore[return-value]
+        if self.budget is not None:
+            self.budget.spend(_QUOTE_STEPS)
+        goods_of = self._line_goods.get(s)
+        if goods_of is None:
+            goods_of = self._line_goods[s] = [None] * len(self.lines)
+            self._line_weight[s] = [None] * len(self.lines)
+        weight_of = self._line_weight[s]
+        wide = self._wide
+        supplier = self.suppliers[s]
+        goods = weight = ZERO
+        mask = lines_mask
+        while mask:
+            low = mask & -mask
+            line = low.bit_length() - 1
+            mask ^= low
+            line_goods = goods_of[line]
+            if line_goods is None:
+                offer = self.offer(line, s)
+                qty = self.lines[line].qty
+                line_goods = goods_of[line] = wide.multiply(offer.cost, qty)
+                weight_of[line] = wide.multiply(offer.weight_kg, qty)
+            goods = wide.add(goods, line_goods)
+            weight = wide.add(weight, weight_of[line])
+        goods = money(goods)
+        result: tuple[int, int, int] | None = None
+        if goods >= supplier.min_order_value:
+            fastest = self.fastest
+            chosen: tuple[tuple[Any, Any], Decimal, int] | None = None
+            for max_kg, base, per_kg, transit, days in self._service_rows[s]:
+                if max_kg is not None and weight > max_kg:
+                    continue
+                shipping = money(wide.add(base, wide.multiply(per_kg, weight)))
+                rank = (transit, shipping) if fastest else (shipping, transit)
+                if chosen is None or rank < chosen[0]:
+                    chosen = (rank, shipping, days)
+            if chosen is not None:
+                fees = money(wide.add(supplier.order_fee, wide.divide(wide.multiply(goods, supplier.fee_pct), HUNDRED)))
+                landed = wide.add(wide.add(goods, chosen[1]), wide.add(fees, self.surcharges[s]))
+                tolerance = self.tolerance[s]
+                if tolerance is not None:
+                    landed = money(wide.divide(wide.multiply(landed, HUNDRED), wide.add(HUNDRED, tolerance)))
+                result = (int(landed * 100), chosen[2], supplier.priority)
+        self._figures[key] = result
+        return result
+
     def quote(self, s: int, lines_mask: int) -> _Quote | None:
         """The exact shipment of these lines (a bitmask of line indices) by supplier s."""
         key = (s, lines_mask)
         if key not in self._quotes:
-            if self.budget is not None:
-                self.budget.spend(_QUOTE_STEPS)
             items = [(self.lines[i], self.offer(i, s)) for i in _bits(lines_mask)]
             shipment = price_shipment(
                 self.suppliers[s], items, self.options[s], surcharges=self.surcharges[s],
@@ -1146,16 +1214,17 @@ class _RoutingProblem:
         if limit is not None and len(masks) > limit:
             return None
         cents = days = priority = 0
-        quotes = self._quotes
+        known = self._figures
         for s, mask in masks.items():
-            quote = quotes.get((s, mask), _UNPRICED)
-            if quote is _UNPRICED:
-                quote = self.quote(s, mask)
-            if quote is None or (days_cap is not None and quote.delivery_days > days_cap):
+            figures = known.get((s, mask), _UNPRICED)
+            if figures is _UNPRICED:
+                figures = self.figures(s, mask)
+            if figures is None or (days_cap is not None and figures[1] > days_cap):  # type: ignore[index]
                 return None
-            cents += quote.effective_cents
-            days = max(days, quote.delivery_days)
-            priority += quote.priority
+            cents += figures[0]  # type: ignore[index]
+            if figures[1] > days:  # type: ignore[index]
+                days = figures[1]  # type: ignore[index]
+            priority += figures[2]  # type: ignore[index]
         return plan_key(
             self.policy.objective, len(masks), cents, days, priority,
             tuple(self.codes[s] for s in sorted(masks)), tuple(self.codes[s] for s in assignment),
@@ -1918,24 +1987,79 @@ def _enumerate_plans(problem: _RoutingProblem, space: _SearchSpace, budget: _Bud
     """Price every assignment when there are few (most 1–3 line orders): cheaper than bounding them.
 
     None when there are more than _ENUMERATION_LIMIT. Every key is exact, so best and
-    runner-up are exact too, for any objective.
+    runner-up are exact too, for any objective. An assignment is dropped as soon as the first
+    component of its key is certainly above the runner-up's: its shipment count under
+    fewest_shipments (before pricing anything), or its cost or delivery days so far (they only
+    grow as its other shipments are added).
     """
-    total = math.prod(len(kept) for kept in space.kept)
+    kept = space.kept
+    total = math.prod(len(candidates) for candidates in kept)
     if total > _ENUMERATION_LIMIT:
         return None
+    objective = problem.policy.objective
+    limit = problem.policy.max_shipments
+    known = problem._figures
+    figures = problem.figures
+    codes = problem.codes
+    # What the first component of a key is: 0 shipments, 1 effective cost, 2 delivery days.
+    first = {"fewest_shipments": 0, "lowest_cost": 1, "fastest": 2}[objective]
+    choices = [[(s, 1 << line) for s in candidates] for line, candidates in enumerate(kept)]
     best: _Found | None = None
     runner_up: _Found | None = None
-    for assignment in itertools.product(*space.kept):
-        key = problem.plan_key_of(assignment)
-        if key is None:
+    bar: tuple[int, ...] | None = None  # the runner-up's numeric key: nothing above it can matter
+    cut = 0
+    for combo in itertools.product(*choices):
+        masks: dict[int, int] = {}
+        for s, bit in combo:
+            masks[s] = masks.get(s, 0) | bit
+        shipments = len(masks)
+        if limit is not None and shipments > limit:
             continue
+        if bar is not None and first == 0 and shipments > bar[0]:
+            cut += 1
+            continue
+        cents = days = priority = 0
+        feasible = True
+        for s, mask in masks.items():
+            found = known.get((s, mask), _UNPRICED)
+            if found is _UNPRICED:
+                found = figures(s, mask)
+            if found is None:
+                feasible = False
+                break
+            cents += found[0]  # type: ignore[index]
+            if found[1] > days:  # type: ignore[index]
+                days = found[1]  # type: ignore[index]
+            priority += found[2]  # type: ignore[index]
+            if bar is not None and ((first == 1 and cents > bar[0]) or (first == 2 and days > bar[0])):
+                feasible = False
+                cut += 1
+                break
+        if not feasible:
+            continue
+        if first == 1:
+            head: tuple[int, ...] = (cents, shipments, days, priority)
+        elif first == 2:
+            head = (days, shipments, cents, priority)
+        else:
+            head = (shipments, cents, days, priority)
+        if bar is not None and head > bar:
+            continue
+        assignment = tuple(s for s, _ in combo)
+        key = (*head, tuple(codes[s] for s in sorted(masks)), tuple(codes[s] for s in assignment))
         if best is None or key < best.key:
             best, runner_up = _Found(key, assignment), best
         elif runner_up is None or key < runner_up.key:
             runner_up = _Found(key, assignment)
+        else:
+            continue
+        if runner_up is not None:
+            bar = runner_up.key[:4]
     budget.nodes += total
     budget.used += total
     note = f"priced all {total} assignment(s) of lines to suppliers one by one"
+    if cut:
+        note += f" ({cut} dropped part-way, already behind the runner-up)"
     return _SearchOutcome(best=best, runner_up=runner_up, scope="every feasible plan", notes=[note])
 
 
