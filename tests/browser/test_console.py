@@ -6,11 +6,11 @@ from playwright.sync_api import expect
 from app.services.demo import DEMO_PASSWORD
 
 NAV = {
-    "admin": ["Exceptions", "Overview", "Stock", "Alerts", "Suppliers", "Users", "Audit log"],
+    "admin": ["Exceptions", "Overview", "Stock", "Alerts", "Suppliers", "Routing rules", "Users", "Audit log"],
     "ops": ["Exceptions", "Overview", "Stock", "Alerts", "Suppliers"],
     "buyer": ["Overview", "Stock", "Alerts", "Suppliers"],
     "support": ["Overview", "Stock", "Alerts"],
-    "manager": ["Exceptions", "Overview", "Stock", "Alerts", "Suppliers", "Audit log"],
+    "manager": ["Exceptions", "Overview", "Stock", "Alerts", "Suppliers", "Routing rules", "Audit log"],
 }
 HOME = {"admin": "/admin/users", "ops": "/exceptions", "buyer": "/stock", "support": "/stock", "manager": "/overview"}
 
