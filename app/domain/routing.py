@@ -1418,8 +1418,18 @@ class _SearchSpace:
         self.line_weight_float = [{s: float(self.line_weight[line][s]) for s in self.var[line]}
                                   for line in range(n_lines)]
         self.min_shipments = self.shipments_needed((1 << n_lines) - 1)
+        self._open_floors: dict[tuple[int, float, float], float] = {}
 
     def open_fixed_floor(self, s: int, weight_now: float, weight_most: float) -> float:
+        """The fixed part of an open shipment's floor, knowing it weighs between these two (memoised)."""
+        key = (s, weight_now, weight_most)
+        floor = self._open_floors.get(key)
+        if floor is None:
+            floor = self._open_fixed_floor(s, weight_now, weight_most)
+            self._open_floors[key] = floor
+        return floor
+
+    def _open_fixed_floor(self, s: int, weight_now: float, weight_most: float) -> float:
         """The fixed part of an open shipment's floor, knowing it weighs between these two.
 
         Same line as x_zero (slope unchanged, so line costs still add up), lifted as high as
@@ -1536,6 +1546,7 @@ class _BranchAndBound:
         self.assignment = [-1] * n_lines
         self.lines_of = {s: 0 for s in space.suppliers}  # bitmask of lines per supplier
         self.weight = {s: ZERO for s in space.suppliers}
+        self.weight_float = {s: 0.0 for s in space.suppliers}  # the same, for the bounds
         self.linear = {s: 0.0 for s in space.suppliers}
         self.reach = dict(space.reach)  # goods s can still reach, for minimum order values
         self.goods = {s: 0.0 for s in space.suppliers}
@@ -1631,7 +1642,7 @@ class _BranchAndBound:
         days_floor = 0
         priority_floor = 0
         for s in open_list:
-            effective_floor += self.linear[s] + space.open_fixed_floor(s, float(self.weight[s]), self.weight_reach[s])
+            effective_floor += self.linear[s] + space.open_fixed_floor(s, self.weight_float[s], self.weight_reach[s])
             days_floor = max(days_floor, space.min_days[s])
             priority_floor += space.priority[s]
 
@@ -1662,9 +1673,13 @@ class _BranchAndBound:
             x_positive = space.x_positive
             budget: dict[int, float] = {}  # what each closed supplier's fixed cost can still absorb
             steps = 0
+            # A line that cannot rise now never will (budgets only shrink), so each pass only
+            # revisits the lines the previous one raised: the same prices, fewer looks.
+            rising = lines
             for _ in range(_DUAL_ASCENT_PASSES):
                 raised = False
-                for line in lines:
+                still_rising = []
+                for line in rising:
                     price = prices[line]
                     limit = math.inf
                     for s, cost in cands[line]:
@@ -1691,8 +1706,10 @@ class _BranchAndBound:
                             budget[s] = (x_positive[s] if left is None else left) - step
                         prices[line] = limit
                         raised = True
+                        still_rising.append(line)
                 if not raised:
                     break
+                rising = still_rising
             self.budget.spend(steps)
 
         pick = -1
@@ -1817,12 +1834,13 @@ class _BranchAndBound:
                             reach[u] += costs[u]
                     return None
         opening = not self.lines_of[s]
-        undo = (self.weight[s], self.linear[s], self.goods[s], opening, self.covered)
+        undo = (self.weight[s], self.weight_float[s], self.linear[s], self.goods[s], opening, self.covered)
         weights = space.line_weight_float[line]
         for t in weights:
             if t != s:
                 self.weight_reach[t] -= weights[t]
         self.weight[s] = weight
+        self.weight_float[s] = float(weight)
         self.linear[s] += space.var[line][s]
         self.goods[s] += space.line_cost_float[line][s]
         self.lines_of[s] |= 1 << line
@@ -1835,7 +1853,7 @@ class _BranchAndBound:
 
     def _unassign(self, line: int, s: int, undo: tuple[Any, ...]) -> None:
         space = self.space
-        self.weight[s], self.linear[s], self.goods[s], opening, self.covered = undo
+        self.weight[s], self.weight_float[s], self.linear[s], self.goods[s], opening, self.covered = undo
         weights = space.line_weight_float[line]
         for t in weights:
             if t != s:
