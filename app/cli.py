@@ -73,7 +73,8 @@ def seed_demo() -> None:
     if result.changed:
         click.echo(f"Demo data: +{result.users} users, +{result.suppliers} suppliers, +{result.products} products, "
                    f"+{result.offers} offers, +{result.stock_rows} stock rows, {result.connections} sandbox connections set, "
-                   f"+{result.shipping_services} shipping services, +{result.rule_sets} rule sets, +{result.orders} orders.")
+                   f"+{result.shipping_services} shipping services, +{result.rule_sets} rule sets, +{result.orders} orders, "
+                   f"+{result.channels} channels, +{result.intake_payloads} orders through intake.")
     else:
         click.echo("Demo data already present; nothing changed.")
 

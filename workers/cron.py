@@ -18,6 +18,9 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("schedule_stock_syncs", every=60),
     Periodic("requeue_forgotten_pushes", every=120),
     Periodic("push_sandbox_stock", every=60),  # does nothing unless SANDBOX is on
+    Periodic("requeue_forgotten_channel_payloads", every=120),
+    Periodic("schedule_channel_pulls", every=300),
+    Periodic("place_sandbox_orders", every=60),  # does nothing unless SANDBOX is on
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from app import queues
-from app.services import exports, pushes, routing_preview, sync, system
+from app.services import channel_pull, exports, intake, pushes, routing_preview, sync, system
 from app.services.stock import StockFilter
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,37 @@ def process_supplier_push(payload_id: int) -> dict:
 def requeue_forgotten_pushes() -> int:
     """Sweeper: stored pushes that no job processed are queued again."""
     return pushes.requeue_forgotten()
+
+
+def take_in_channel_payload(payload_id: int) -> dict:
+    """Normalize, validate and take in one stored channel payload (an order, an update, a cancellation)."""
+    outcome = intake.process_payload(payload_id)
+    return {"message": "Already processed." if outcome is None else f"Payload {payload_id}: {outcome.status}."}
+
+
+def requeue_forgotten_channel_payloads() -> int:
+    """Sweeper: stored channel payloads that no job processed are queued again."""
+    return intake.requeue_forgotten()
+
+
+def schedule_channel_pulls() -> int:
+    """Every five minutes: one reconciliation pull job per channel with an order API."""
+    channel_ids = channel_pull.pullable_channel_ids()
+    for channel_id in channel_ids:
+        queues.enqueue("pull_channel_orders", channel_id, queue=queues.DEFAULT)
+    return len(channel_ids)
+
+
+def pull_channel_orders(channel_id: int) -> dict:
+    """Ask one channel for the orders changed since the newest seen; take in what the webhooks missed."""
+    return channel_pull.pull_channel(channel_id)
+
+
+def place_sandbox_orders() -> int:
+    """Demo only (SANDBOX on): the simulated storefronts take orders and send their webhooks."""
+    from app.sandbox.storefront import place_demo_orders
+
+    return place_demo_orders()
 
 
 def push_sandbox_stock() -> int:

@@ -9,9 +9,10 @@ from sqlalchemy.engine import Engine
 
 from app.models.audit import AuditEntry
 from app.models.catalog import Product, SupplierOffer
+from app.models.channel import Channel
 from app.models.exceptions import ExceptionItem
 from app.models.inbound import InboundPayload
-from app.models.order import Order, OrderLine
+from app.models.order import Order, OrderEvent, OrderLine
 from app.models.routing import RoutingDecision, RoutingPreview
 from app.models.rules import RoutingRule, RuleSet
 from app.models.shipping import ShippingRate, ShippingService, ShippingSurcharge
@@ -21,7 +22,7 @@ from app.models.sync import SyncRun
 from app.models.types import render_migration_type
 from app.models.user import User
 
-__all__ = ["render_migration_type", "AuditEntry", "ExceptionItem", "InboundPayload", "Order", "OrderLine", "Product",
+__all__ = ["render_migration_type", "AuditEntry", "Channel", "ExceptionItem", "InboundPayload", "Order", "OrderEvent", "OrderLine", "Product",
            "RoutingDecision", "RoutingPreview", "RoutingRule", "RuleSet", "ShippingRate", "ShippingService",
            "ShippingSurcharge", "StockAlert", "StockChange", "Supplier", "SupplierOffer", "SupplierStock", "SyncRun", "User"]
 

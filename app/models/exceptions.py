@@ -33,6 +33,12 @@ class ExceptionItem(db.Model):
     history: Mapped[list] = mapped_column(JSON, default=list)  # [{at, who, what}]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Intake and the order flow: which channel and order an item concerns, how many orders wait on it.
+    channel: Mapped[str | None] = mapped_column(String(32), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    inbound_payload_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_payloads.id"))
+    orders_affected: Mapped[int] = mapped_column(default=0)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     supplier: Mapped[Supplier | None] = relationship()
     owner: Mapped[User | None] = relationship()

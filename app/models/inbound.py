@@ -27,3 +27,10 @@ class InboundPayload(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text)
+    # Sales-channel payloads: the channel, the topic (orders/create, order.updated, api, poll, csv),
+    # and for the order API the Idempotency-Key's body hash and the answer a repeat gets back.
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id"), index=True)
+    topic: Mapped[str | None] = mapped_column(String(48))
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column()
+    response_body: Mapped[dict | None] = mapped_column(JSON)

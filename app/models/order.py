@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -39,9 +39,17 @@ class Order(db.Model):
     service_level: Mapped[str] = mapped_column(String(16), default="standard")
     status: Mapped[str] = mapped_column(String(24), default="received")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Intake: the channel row and the stored payload this order was taken from (None for seeded orders).
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id"), index=True)
+    inbound_payload_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_payloads.id"))
+    channel_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the channel's own modification time
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", cascade="all, delete-orphan",
                                                     order_by="OrderLine.position")
+    events: Mapped[list["OrderEvent"]] = relationship(back_populates="order", cascade="all, delete-orphan",
+                                                      order_by="OrderEvent.id")
 
     @property
     def label(self) -> str:
@@ -61,3 +69,21 @@ class OrderLine(db.Model):
     unit_price: Mapped[Decimal | None] = mapped_column(Money())
 
     order: Mapped[Order] = relationship(back_populates="lines")
+    # The SKU as the channel sent it, when an alias mapped it to ours (`sku`).
+    channel_sku: Mapped[str | None] = mapped_column(String(64))
+
+
+class OrderEvent(db.Model):
+    """One step of an order's timeline: received, validated, accepted, updated, cancelled, (issue 6) routed, ..."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(254), default="system")  # a person's e-mail, "system", a job or channel
+    detail: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    order: Mapped[Order] = relationship(back_populates="events")

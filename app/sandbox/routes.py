@@ -36,9 +36,12 @@ def init_app(app: Flask) -> None:
     if not app.config["DROPDESK"].sandbox or bp.name in app.blueprints:
         return
     from app.extensions import csrf
+    from app.sandbox.storefront_routes import bp as storefront_bp
 
     csrf.exempt(bp)
+    csrf.exempt(storefront_bp)
     app.register_blueprint(bp)
+    app.register_blueprint(storefront_bp)
 
 
 class BadSupplierRequest(ValueError):

@@ -72,11 +72,13 @@ class SeedResult:
     shipping_services: int = 0
     rule_sets: int = 0
     orders: int = 0
+    channels: int = 0
+    intake_payloads: int = 0
 
     @property
     def changed(self) -> bool:
         return any((self.users, self.suppliers, self.products, self.offers, self.stock_rows, self.connections,
-                    self.shipping_services, self.rule_sets, self.orders))
+                    self.shipping_services, self.rule_sets, self.orders, self.channels, self.intake_payloads))
 
 
 def _catalog(rng: random.Random) -> list[dict]:
@@ -165,9 +167,11 @@ def seed(now=None) -> SeedResult:
     services = _seed_shipping(existing_suppliers.values())
     rule_sets = _seed_rule_sets(catalog)
     orders = _seed_orders(now)
+    channels = _seed_channels()
     db.session.commit()
+    intake_payloads = _seed_intake(now)  # through the intake service, which commits each payload
     result = SeedResult(created_users, created_suppliers, len(missing), len(offers), len(stock), connected,
-                        services, rule_sets, orders)
+                        services, rule_sets, orders, channels, intake_payloads)
     log.info("demo_seeded users=%s suppliers=%s products=%s offers=%s stock=%s connections=%s shipping_services=%s "
              "rule_sets=%s orders=%s", result.users, result.suppliers, result.products, result.offers,
              result.stock_rows, result.connections, result.shipping_services, result.rule_sets, result.orders)
@@ -344,4 +348,71 @@ def _seed_orders(now) -> int:
         db.session.add(order)
         created += 1
     db.session.flush()
+    return created
+
+
+CHANNELS = [
+    # code, kind, name, allowed ship-to countries
+    ("shopify", "shopify", "Dropdesk Shop (Shopify)", []),
+    ("woocommerce", "woocommerce", "Dropdesk Outlet (WooCommerce)", ["US", "CA", "DE", "GB", "NL", "FR"]),
+    ("api", "api", "Wholesale ERP (order API)", []),
+]
+
+
+def _seed_channels() -> int:
+    """The three demo channels; with SANDBOX on they point at the simulated storefronts (again if the address moved)."""
+    from app.models import Channel
+    from app.sandbox.storefront import storefront_credentials
+
+    config = current_app.config["DROPDESK"]
+    existing = {channel.code: channel for channel in db.session.scalars(select(Channel))}
+    created = 0
+    for code, kind, name, countries in CHANNELS:
+        channel = existing.get(code)
+        if channel is None:
+            channel = Channel(code=code, kind=kind, name=name, allowed_countries=countries,
+                              required_fields=[], express_required_fields=["ship_to.phone"] if kind == "shopify" else [],
+                              sku_aliases={})
+            db.session.add(channel)
+            created += 1
+        if config.sandbox:
+            base_url = f"{config.sandbox_url}/sandbox/storefront/{kind}" if kind != "api" else None
+            if channel.base_url != base_url or not channel.credentials_ciphertext:
+                channel.base_url = base_url
+                channel.credentials = storefront_credentials(kind)
+    db.session.flush()
+    return created
+
+
+def _seed_intake(now) -> int:
+    """A few storefront orders taken in through intake: most accepted, some held in the queue (unknown SKU,
+    no address, a country the channel does not ship to). Once."""
+    import json
+
+    from app.models import Channel, InboundPayload
+    from app.sandbox.storefront import build_order
+    from app.services import intake
+
+    if db.session.scalar(select(InboundPayload.id).where(InboundPayload.source == intake.SOURCE).limit(1)) is not None:
+        return 0
+    channels = {channel.kind: channel for channel in db.session.scalars(select(Channel))}
+    skus = list(db.session.scalars(select(Product.sku).order_by(Product.sku).limit(400)))
+    created = 0
+    for number in range(1, 25):
+        kind = ("shopify", "woocommerce")[number % 2]
+        channel = channels.get(kind)
+        if channel is None:
+            continue
+        order = build_order(kind, 900 + number, skus, now - timedelta(hours=number * 3), unknown_sku=number % 6 == 0)
+        if number % 8 == 1:
+            order["shipping_address" if kind == "shopify" else "shipping"] = None
+        if number % 11 == 4 and kind == "woocommerce":
+            order["shipping"]["country"] = "BR"
+        payload = InboundPayload(source=intake.SOURCE, channel_id=channel.id, delivery_id=f"{channel.code}:demo:{number}",
+                                 headers={}, body=json.dumps(order), topic="orders/create" if kind == "shopify" else "order.created",
+                                 received_at=now - timedelta(hours=number * 3), status="pending")
+        db.session.add(payload)
+        db.session.commit()
+        intake.process_payload(payload.id)
+        created += 1
     return created

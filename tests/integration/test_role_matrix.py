@@ -64,9 +64,15 @@ EXPECTED.update({endpoint: {"admin"} for endpoint in (
 SANDBOX_ENDPOINTS = ("sandbox.supplier_stock", "sandbox.supplier_stock_check", "sandbox.oauth_token",
                      "sandbox.supplier_faults", "sandbox.supplier_stats", "sandbox.sandbox_clock")
 EXPECTED.update({endpoint: PUBLIC for endpoint in SANDBOX_ENDPOINTS})
+# Channels sign their webhooks and the order API takes a channel's bearer token; the sandbox storefront plays the shop.
+EXPECTED.update({endpoint: PUBLIC for endpoint in (
+    "api.shopify_webhook", "api.woocommerce_webhook", "api.create_order", "api.openapi",
+    "sandbox_storefront.shopify_orders", "sandbox_storefront.woocommerce_orders", "sandbox_storefront.place_orders",
+    "sandbox_storefront.cancel_order", "sandbox_storefront.order_rate")})
 SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1", "run_id": "1", "sku": "KIT-00001", "item_id": "1",
                "rule_set_id": "1", "rule_id": "1", "preview_id": "1",
-               "service_id": "1", "rate_id": "1", "surcharge_id": "1",
+               "service_id": "1", "rate_id": "1", "surcharge_id": "1", "version": "2024-10", "kind": "shopify",
+               "order_id": "1",
                "name": "stock-00000000000000000000000000000000.csv"}
 
 
