@@ -1116,11 +1116,7 @@ class _RoutingProblem:
         self._figures: dict[tuple[int, int], tuple[int, int, int] | None] = {}
         # Per supplier, the figures figures() prices with: each service as (max_kg, base, per_kg,
         # transit_days, delivery_days), and each line's goods and weight there (filled lazily).
-        self._service_rows = {
-            s: tuple((o.service.max_kg, o.rate.base, o.rate.per_kg, o.rate.transit_days, o.delivery_days)
-                     for o in opts)
-            for s, opts in self.options.items()
-        }
+        self._service_rows: dict[int, tuple[tuple[Decimal | None, Decimal, Decimal, int, int], ...]] = {}
         self._line_goods: dict[int, list[Decimal | None]] = {}
         self._line_weight: dict[int, list[Decimal | None]] = {}
         self._wide = Context(prec=_PRICING_PRECISION)
@@ -1171,7 +1167,12 @@ class _RoutingProblem:
         if goods >= supplier.min_order_value:
             fastest = self.fastest
             chosen: tuple[tuple[Any, Any], Decimal, int] | None = None
-            for max_kg, base, per_kg, transit, days in self._service_rows[s]:
+            rows = self._service_rows.get(s)
+            if rows is None:
+                rows = self._service_rows[s] = tuple(
+                    (o.service.max_kg, o.rate.base, o.rate.per_kg, o.rate.transit_days, o.delivery_days)
+                    for o in self.options[s])
+            for max_kg, base, per_kg, transit, days in rows:
                 if max_kg is not None and weight > max_kg:
                     continue
                 shipping = money(wide.add(base, wide.multiply(per_kg, weight)))
@@ -2133,12 +2134,14 @@ def route_order(
     trace = list(rule_trace)
 
     # Eligibility per line, each offering supplier with the reason it was passed over.
+    lookups = [supplier._offer_by_sku.get for supplier in ordered]
     eligible: list[list[int]] = []
     line_notes: list[list[TraceEntry]] = []
     review: tuple[int, ReviewReason] | None = None
     for i, line in enumerate(order.lines):
         notes: list[TraceEntry] = []
-        offering = [(s, sup, offer) for s, sup in enumerate(ordered) if (offer := sup.offer_for(line.sku))]
+        sku = line.sku
+        offering = [(s, ordered[s], offer) for s, lookup in enumerate(lookups) if (offer := lookup(sku)) is not None]
         reasons = []
         for s, supplier, offer in offering:
             assert offer is not None
