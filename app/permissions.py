@@ -34,6 +34,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin", "manager"}),
     "routing.manage": frozenset({"admin", "manager"}),
+    "orders.view": frozenset({"admin", "ops", "support", "manager"}),
+    "orders.upload": frozenset({"admin", "ops"}),
+    "channels.manage": frozenset({"admin"}),
 }
 
 # Where each role lands after login: the page it comes to Dropdesk for.

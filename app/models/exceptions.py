@@ -12,7 +12,7 @@ from app.models.supplier import Supplier
 from app.models.types import Money, UTCDateTime, utcnow
 from app.models.user import User
 
-EXCEPTION_STATUSES = ("open", "resolved", "discarded")
+EXCEPTION_STATUSES = ("open", "resolved", "discarded", "cancelled")
 
 
 class ExceptionItem(db.Model):

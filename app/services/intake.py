@@ -248,7 +248,7 @@ def _store_order(channel: Channel, payload: InboundPayload, order: CanonicalOrde
                    external_id=order.external_id, number=order.number, placed_at=order.placed_at,
                    currency=order.currency, email=order.email, test=order.test, total=order.total,
                    service_level=level, status="accepted", channel_updated_at=changed_at,
-                   **{f"ship_to_{name}": getattr(ship, name) for name in _SHIP_TO_FIELDS})
+                   **{f"ship_to_{name}": getattr(ship, name) for name in SHIP_TO_FIELDS})
     for position, (line, original) in enumerate(zip(order.lines, originals)):
         stored.lines.append(OrderLine(position=position, external_id=line.external_id, sku=line.sku,
                                       channel_sku=original, title=line.title, qty=line.qty, unit_price=line.unit_price))
@@ -273,7 +273,7 @@ def _store_order(channel: Channel, payload: InboundPayload, order: CanonicalOrde
     return stored
 
 
-_SHIP_TO_FIELDS = ("name", "company", "address1", "address2", "city", "region", "postal_code", "country", "phone")
+SHIP_TO_FIELDS = ("name", "company", "address1", "address2", "city", "region", "postal_code", "country", "phone")
 
 
 def _hold(channel: Channel, payload: InboundPayload, data: dict, order: CanonicalOrder,
@@ -317,7 +317,7 @@ def _update_from_channel(channel: Channel, payload: InboundPayload, existing: Or
             changes[name] = (getattr(existing, name), getattr(order, name))
             setattr(existing, name, getattr(order, name))
     if order.ship_to is not None:
-        for name in _SHIP_TO_FIELDS:
+        for name in SHIP_TO_FIELDS:
             new = getattr(order.ship_to, name)
             if new is not None and new != getattr(existing, f"ship_to_{name}"):
                 changes[f"ship_to.{name}"] = (getattr(existing, f"ship_to_{name}"), new)
@@ -379,7 +379,7 @@ def replay(item_id: int, actor: User, *, aliases: dict[str, str] | None = None,
                      {f"alias {k}": (before.get(k), v) for k, v in aliases.items()})
     fixes = dict((item.payload or {}).get("fixes") or {})
     if ship_to:
-        cleaned = {k: v.strip() for k, v in ship_to.items() if k in _SHIP_TO_FIELDS and v is not None}
+        cleaned = {k: v.strip() for k, v in ship_to.items() if k in SHIP_TO_FIELDS and v is not None}
         original = (item.payload or {}).get("order", {}).get("ship_to") or {}
         changed = {k: v for k, v in cleaned.items() if (v or None) != original.get(k)}
         if changed:

@@ -135,3 +135,9 @@ def list_users(role: str | None = None, status: str | None = None, search: str |
         query = query.where(func.lower(User.email).like(like) | func.lower(User.name).like(like))
     return keyset_page(query, sort_expr, User.id, descending=sort.startswith("-"), after=after, per_page=per_page,
                        row_key=lambda row: (row.sort_value, row.User.id))
+
+
+def active_emails(roles: tuple[str, ...] = ("admin", "ops")) -> list[str]:
+    """People who can work the exception queue, for "assign to someone"."""
+    return list(db.session.scalars(select(User.email).where(User.active.is_(True), User.role.in_(roles))
+                                   .order_by(User.email)))

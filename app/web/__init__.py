@@ -45,6 +45,16 @@ def ago(moment: datetime | None) -> str:
     return f"{seconds} s ago"
 
 
+def duration(span) -> str:
+    """'2 h 5 min' style length of a timedelta."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes >= 48 * 60:
+        return f"{minutes // 1440} d"
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+    return f"{max(minutes, 1)} min"
+
+
 def show_datetime(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
@@ -52,20 +62,23 @@ def show_datetime(moment: datetime | None) -> str:
 def init_app(app: Flask) -> None:
     app.add_template_filter(ago, "ago")
     app.add_template_filter(show_datetime, "datetime")
+    app.add_template_filter(duration, "duration")
     app.add_template_filter(lambda values: [(value, value) for value in values], "as_options")
     from app.web.admin.routes import bp as admin_bp
     from app.web.api.routes import bp as api_bp
     from app.web.auth.routes import bp as auth_bp
+    from app.web.channels.routes import bp as channels_bp
     from app.web.exceptions.routes import bp as exceptions_bp
     from app.web.health.routes import bp as health_bp
     from app.web.jobs.routes import bp as jobs_bp
+    from app.web.orders.routes import bp as orders_bp
     from app.web.overview.routes import bp as overview_bp
     from app.web.routing.routes import bp as routing_bp
     from app.web.stock.routes import bp as stock_bp
     from app.web.suppliers.routes import bp as suppliers_bp
 
     for blueprint in (auth_bp, health_bp, overview_bp, stock_bp, suppliers_bp, jobs_bp, admin_bp, api_bp, exceptions_bp,
-                      routing_bp):
+                      routing_bp, orders_bp, channels_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

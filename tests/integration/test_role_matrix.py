@@ -48,6 +48,19 @@ EXPECTED: dict[str, set[str] | str] = {
     "exceptions.count": {"admin", "ops", "manager"},
     "exceptions.retry": {"admin", "ops"},
     "exceptions.close": {"admin", "ops"},
+    "exceptions.show": {"admin", "ops", "manager"},
+    "exceptions.replay": {"admin", "ops"},
+    "exceptions.assign": {"admin", "ops"},
+    "exceptions.snooze": {"admin", "ops"},
+    "exceptions.bulk": {"admin", "ops"},
+    "orders.index": {"admin", "ops", "support", "manager"},
+    "orders.show": {"admin", "ops", "support", "manager"},
+    "orders.upload_form": {"admin", "ops"},
+    "orders.upload": {"admin", "ops"},
+    "channels.index": {"admin"},
+    "channels.new": {"admin"},
+    "channels.edit": {"admin"},
+    "channels.save": {"admin"},
     "stock.alerts": ALL,  # signed by the supplier, not a session
 }
 EXPECTED.update({endpoint: {"admin", "manager"} for endpoint in (

@@ -1,41 +1,70 @@
 """The exception queue: every failure in front of a person, with what is needed to fix it."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request
+from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 
 from app import queues
-from app.htmx import render_fragment, render_page, trigger
+from app.htmx import redirect_browser, render_fragment, render_page, trigger
 from app.models.exceptions import EXCEPTION_STATUSES
 from app.permissions import role_required
-from app.services import ServiceError, exception_queue, stock
+from app.services import ServiceError, exception_queue, intake, stock, users
 from app.web.jobs.routes import job_progress_response
 from app.web.listing import list_args, url_with
 
 bp = Blueprint("exceptions", __name__, url_prefix="/exceptions")
+FILTERS = ("kind", "status", "supplier", "channel", "reason", "owner", "age", "view")
+SHIP_TO_FIELDS = ("name", "company", "address1", "address2", "city", "region", "postal_code", "country", "phone")
+
+
+def _queue_args() -> dict[str, str]:
+    args = list_args(*FILTERS, default_sort="impact")
+    if "status" not in request.args:
+        args["status"] = "open"
+    for name, value in exception_queue.saved_view_filters(args["view"]).items():
+        args[name] = args[name] or value
+    return args
+
+
+def _queue_context(args: dict[str, str]) -> dict:
+    page, error = None, None
+    try:
+        page = exception_queue.list_items(exception_queue.QueueFilter(
+            kind=args["kind"], status=args["status"], supplier=args["supplier"], channel=args["channel"],
+            reason=args["reason"], owner=args["owner"], age=args["age"], sort=args["sort"],
+            after=args["after"] or None, viewer_id=current_user.id))
+    except ServiceError as problem:
+        error = problem.message
+    return dict(page=page, error=error, args=args, url_with=url_with, kinds=exception_queue.KIND_LABELS,
+                statuses=(*EXCEPTION_STATUSES, "snoozed"), supplier_codes=stock.supplier_codes(),
+                channel_codes=exception_queue.channel_codes(), reason_codes=exception_queue.reason_codes(),
+                saved_views=exception_queue.SAVED_VIEWS, view_counts=exception_queue.view_counts(current_user.id),
+                age_filters=exception_queue.AGE_FILTERS, people=users.active_emails())
 
 
 @bp.get("")
 @role_required("exceptions.view")
 def index():
-    args = list_args("kind", "status", "supplier", default_sort="-created")
-    if "status" not in request.args:
-        args["status"] = "open"
-    page, error = None, None
-    try:
-        page = exception_queue.list_items(exception_queue.QueueFilter(
-            kind=args["kind"], status=args["status"], supplier=args["supplier"], after=args["after"] or None))
-    except ServiceError as problem:
-        error = problem.message
-    return render_page("exceptions/index.html", fragments=("exception_list",), status=200 if error is None else 422,
-                       page=page, error=error, args=args, url_with=url_with, kinds=exception_queue.KIND_LABELS,
-                       statuses=EXCEPTION_STATUSES, supplier_codes=stock.supplier_codes())
+    context = _queue_context(_queue_args())
+    return render_page("exceptions/index.html", fragments=("exception_list",),
+                       status=200 if context["error"] is None else 422, **context)
 
 
 @bp.get("/count")
 @role_required("exceptions.view")
 def count():
     return render_fragment("exceptions/index.html", "exception_badge", open_count=exception_queue.open_count())
+
+
+@bp.get("/<int:item_id>")
+@role_required("exceptions.view")
+def show(item_id: int):
+    try:
+        item = exception_queue.get_item(item_id)
+    except ServiceError:
+        abort(404)
+    return render_page("exceptions/show.html", fragments=("replay_form",), item=item, kinds=exception_queue.KIND_LABELS,
+                       ship_to_fields=SHIP_TO_FIELDS, outcome=None, error=None, people=users.active_emails())
 
 
 @bp.post("/<int:item_id>/retry")
@@ -48,6 +77,56 @@ def retry(item_id: int):
     return job_progress_response("exceptions/index.html", "retry_progress", queues.job_status(job_id), item_id=item_id)
 
 
+@bp.post("/<int:item_id>/replay")
+@role_required("exceptions.work")
+def replay(item_id: int):
+    """Edit and replay: the SKU aliases and address fixes of the form, then the same checks as on arrival."""
+    aliases = {key.removeprefix("alias-"): value for key, value in request.form.items() if key.startswith("alias-")}
+    ship_to = {name: request.form[f"ship_to-{name}"] for name in SHIP_TO_FIELDS if f"ship_to-{name}" in request.form}
+    try:
+        outcome = intake.replay(item_id, current_user, aliases=aliases, ship_to=ship_to)
+    except ServiceError as problem:
+        try:
+            item = exception_queue.get_item(item_id)
+        except ServiceError:
+            abort(404)
+        if item.kind != "intake_failed" or item.status != "open":
+            abort(422, problem.message)
+        return render_fragment("exceptions/show.html", "replay_form", status=422, item=item, outcome=None,
+                               error=problem.message, ship_to_fields=SHIP_TO_FIELDS)
+    if outcome.status == "accepted":
+        flash(f"Order {outcome.order.label} accepted.", "success")
+        return trigger(redirect_browser(url_for("orders.show", order_id=outcome.order.id)), "exceptions-changed")
+    item = exception_queue.get_item(item_id)
+    return trigger(render_fragment("exceptions/show.html", "replay_form", status=422, item=item, outcome=outcome,
+                                   error="Still not accepted: fix what is listed and replay again.",
+                                   ship_to_fields=SHIP_TO_FIELDS), "exceptions-changed")
+
+
+@bp.post("/<int:item_id>/assign")
+@role_required("exceptions.work")
+def assign(item_id: int):
+    owner = request.form.get("owner", "")
+    try:
+        item = exception_queue.assign(item_id, current_user.email if owner == "me" else owner, actor=current_user)
+    except ServiceError as problem:
+        abort(422, problem.message)
+    flash(f"Item {item.id} assigned to {item.owner.email}." if item.owner else f"Item {item.id} unassigned.", "success")
+    return trigger(_item_fragment(item), "exceptions-changed")
+
+
+@bp.post("/<int:item_id>/snooze")
+@role_required("exceptions.work")
+def snooze(item_id: int):
+    try:
+        until = exception_queue.parse_snooze(request.form.get("hours"), request.form.get("until"))
+        item = exception_queue.snooze(item_id, until, actor=current_user)
+    except ServiceError as problem:
+        abort(422, problem.message)
+    flash(f"Item {item.id} snoozed until {item.snoozed_until:%Y-%m-%d %H:%M} UTC.", "success")
+    return trigger(_item_fragment(item), "exceptions-changed")
+
+
 @bp.post("/<int:item_id>/close")
 @role_required("exceptions.work")
 def close(item_id: int):
@@ -58,3 +137,31 @@ def close(item_id: int):
         abort(422, problem.message)
     flash(f"Item {item.id} {item.status}.", "success")
     return trigger(render_fragment("exceptions/index.html", "closed_item", item=item), "exceptions-changed")
+
+
+@bp.post("/bulk")
+@role_required("exceptions.work")
+def bulk():
+    """First the confirmation listing the selected items, then (confirm=yes) the action and a result per item."""
+    action = request.form.get("action", "")
+    try:
+        ids = [int(value) for value in request.form.getlist("ids")]
+        if request.form.get("confirm") != "yes":
+            items = exception_queue.bulk_items(ids)
+            if action not in exception_queue.BULK_ACTIONS:
+                raise ServiceError("Choose assign, retry or resolve.")
+            return render_fragment("exceptions/index.html", "bulk_panel", action=action, items=items, results=None,
+                                   kinds=exception_queue.KIND_LABELS, note=request.form.get("note", ""))
+        results = exception_queue.bulk_act(action, ids, current_user, note=request.form.get("note", ""))
+    except ValueError as problem:  # ServiceError too; a forged id that is not a number
+        message = getattr(problem, "message", "Select items from the list.")
+        return render_fragment("exceptions/index.html", "bulk_panel", status=422, action=action, items=[], results=None,
+                               error=message, kinds=exception_queue.KIND_LABELS, note="")
+    return trigger(render_fragment("exceptions/index.html", "bulk_panel", action=action, items=[], results=results,
+                                   kinds=exception_queue.KIND_LABELS, note=""), "exceptions-changed")
+
+
+def _item_fragment(item):
+    row = exception_queue.queue_row(item.id)
+    return render_fragment("exceptions/index.html", "one_item", row=row, kinds=exception_queue.KIND_LABELS,
+                           people=users.active_emails())
