@@ -291,8 +291,10 @@ def _hold(channel: Channel, payload: InboundPayload, data: dict, order: Canonica
                                                              ExceptionItem.channel == channel.code,
                                                              ExceptionItem.order_ref == order.external_id))
     if item is None:
+        # Its age (against the SLA) runs from when the order reached us, not from when a job looked at it.
         item = ExceptionItem(kind=KIND, reason_code=errors[0].reason, reason=reason, channel=channel.code,
-                             order_ref=order.external_id, history=[exceptions.history_entry("system", reason)])
+                             order_ref=order.external_id, created_at=payload.received_at,
+                             history=[exceptions.history_entry("system", reason)])
         db.session.add(item)
         log.info("intake_held channel=%s order=%s reason=%s", channel.code, order.external_id, errors[0].reason)
     else:
