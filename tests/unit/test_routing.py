@@ -99,8 +99,11 @@ def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENTS, rounding=ROUND_HALF_UP)
 
 
-def oracle_route(scenario: dict[str, Any]) -> dict[str, Any]:
-    """Every assignment of lines to eligible suppliers, priced, the smallest key wins."""
+def oracle_route(scenario: dict[str, Any], keys: list[tuple[Any, ...]] | None = None) -> dict[str, Any]:
+    """Every assignment of lines to eligible suppliers, priced, the smallest key wins.
+
+    When `keys` is a list, every feasible plan's key is appended to it (for runner-up checks).
+    """
     suppliers = {s["code"]: s for s in scenario["suppliers"]}
     order = scenario["order"]
     lines = order["lines"]
@@ -217,6 +220,8 @@ def oracle_route(scenario: dict[str, Any]) -> dict[str, Any]:
         head = {"fewest_shipments": (n, effective, days), "lowest_cost": (effective, n, days),
                 "fastest": (days, n, effective)}[objective]
         key = (*head, priority, tuple(sorted(groups)), assignment)
+        if keys is not None:
+            keys.append(key)
         if best is None or key < best[0]:
             best = (key, shipments)
     if best is None:

@@ -9,6 +9,8 @@ trace's account of every candidate, and determinism on orders big enough to be s
 from __future__ import annotations
 
 import random
+import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -142,3 +144,107 @@ def test_branch_and_bound_and_one_by_one_pricing_give_the_same_decision(monkeypa
     searched = simulate_scenario(scenario)
     assert not any(m.startswith("priced all") for m in searched["trace"])
     assert {k: v for k, v in searched.items() if k != "trace"} == {k: v for k, v in priced.items() if k != "trace"}
+
+
+# --- the runner-up the trace names: the exact second-best plan, whatever the pruning ---
+
+_KEY_NAMES = {
+    "fewest_shipments": ("shipments", "effective cost", "delivery days", "priority sum", "supplier codes",
+                         "supplier per line"),
+    "lowest_cost": ("effective cost", "shipments", "delivery days", "priority sum", "supplier codes",
+                    "supplier per line"),
+    "fastest": ("delivery days", "shipments", "effective cost", "priority sum", "supplier codes",
+                "supplier per line"),
+}
+# How many leading key components a searched level fixes: its runner-up is sought among plans
+# sharing them (fewest_shipments searches k shipments at a time, fastest D days then k).
+_LEVEL_COMPONENTS = {"lowest_cost": 0, "fewest_shipments": 1, "fastest": 2}
+_RUNNER_UP = re.compile(r"chosen plan beat the runner-up \(.*\) on (?P<name>[a-z ]+): (?P<ours>.+) vs (?P<theirs>.+)$")
+
+
+def _shown(value: Any) -> Any:
+    return "[" + ", ".join(value) + "]" if isinstance(value, tuple) else value
+
+
+def _parsed(name: str, text: str) -> Any:
+    if name == "effective cost":
+        return Decimal(text)
+    if name in ("supplier codes", "supplier per line"):
+        return text
+    return int(text)
+
+
+def _assert_runner_up_is_the_second_best(scenario: dict[str, Any]) -> None:
+    keys: list[tuple[Any, ...]] = []
+    expected = oracle_route(scenario, keys)
+    got = simulate_scenario(scenario)
+    assert plan_mismatch(expected, got) is None, (plan_mismatch(expected, got), expected, got)
+    if expected["status"] != "routed":
+        return
+    objective = expected["objective"]
+    keys.sort()
+    searched = not any(m.startswith("priced all") for m in got["trace"])
+    fixed = _LEVEL_COMPONENTS[objective] if searched else 0
+    rivals = [key for key in keys[1:] if key[:fixed] == keys[0][:fixed]]
+    message = next(m for m in got["trace"] if m.startswith(("chosen plan beat", "no runner-up")))
+    if not rivals:
+        if fixed == 0:
+            assert message.startswith("no runner-up"), message
+        return  # the level's only plan: the trace may name a plan from outside it, or none
+    best, other = keys[0], rivals[0]
+    index = next(i for i in range(len(best)) if best[i] != other[i])
+    name = _KEY_NAMES[objective][index]
+    match = _RUNNER_UP.match(message)
+    assert match, message
+    assert match["name"] == name, (message, best, other)
+    assert _parsed(name, match["ours"]) == _shown(best[index]), (message, best, other)
+    assert _parsed(name, match["theirs"]) == _shown(other[index]), (message, best, other)
+
+
+@st.composite
+def rival_plans(draw: Any) -> dict[str, Any]:
+    """Routable orders with many feasible plans, close in cost, so the runner-up is a real rival."""
+    n_suppliers = draw(st.integers(2, 5))
+    skus = ["A", "B", "C", "D"][:draw(st.integers(1, 4))]
+    money = st.sampled_from([1, 2.5, 4, 4.01, 6.75, 9, 14])
+    suppliers = []
+    for i in range(n_suppliers):
+        offered = [sku for sku in skus if draw(st.integers(0, 3))] or [skus[i % len(skus)]]
+        suppliers.append({
+            "code": f"R{i}", "warehouse_country": "US", "ships_to": ["US"],
+            "lead_time_days": draw(st.integers(0, 2)), "priority": draw(st.sampled_from([1, 50, 100])),
+            "order_fee": draw(st.sampled_from([0, 0.5, 1.5])), "fee_pct": draw(st.sampled_from([0, 3])),
+            "min_order_value": draw(st.sampled_from([0, 0, 0, 8])),
+            "services": [{"carrier": "UPS", "service": "ground", "speed": "standard",
+                          "max_kg": draw(st.sampled_from([None, 3, 6])),
+                          "rates": {"US": {"base": draw(money), "per_kg": draw(st.sampled_from([0, 0.5])),
+                                           "transit_days": draw(st.integers(1, 4))}}},
+                         {"carrier": "XPO", "service": "freight", "speed": "standard",
+                          "rates": {"US": {"base": draw(money) + 6, "per_kg": 0.1, "transit_days": 5}}}],
+            "offers": [{"sku": sku, "cost": draw(money), "available": 20,
+                        "weight_kg": draw(st.sampled_from([0, 0.5, 1, 2.5]))} for sku in offered],
+        })
+    then: dict[str, Any] = {"objective": draw(st.sampled_from(["fewest_shipments", "lowest_cost", "fastest"]))}
+    if draw(st.booleans()):
+        then.update(prefer=[f"R{draw(st.integers(0, n_suppliers - 1))}"], prefer_tolerance_pct=draw(
+            st.sampled_from([5, 10])))
+    if draw(st.integers(0, 3)) == 0:
+        then["max_shipments"] = draw(st.integers(1, 3))
+    return {
+        "name": "rivals", "suppliers": suppliers, "rules": [{"name": "policy", "when": {}, "then": then}],
+        "order": {"id": "r", "channel": "shopify", "ship_to": {"country": "US"},
+                  "lines": [{"sku": sku, "qty": draw(st.integers(1, 3)), "price": 20} for sku in skus]},
+    }
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(rival_plans(), scenarios(max_suppliers=5, max_lines=3)))
+def test_the_runner_up_the_trace_names_is_the_second_best_plan(scenario):
+    _assert_runner_up_is_the_second_best(scenario)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.one_of(rival_plans(), scenarios(max_suppliers=5, max_lines=4)))
+def test_the_runner_up_of_the_branch_and_bound_is_the_second_best_plan_of_its_level(branch_and_bound_only, scenario):
+    _assert_runner_up_is_the_second_best(scenario)
