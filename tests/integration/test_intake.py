@@ -253,3 +253,20 @@ def test_the_openapi_description_names_the_order_endpoint_and_its_answers(client
     document = client.get("/api/v1/openapi.json").json
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]["/orders"]["post"]["responses"]) == {"200", "201", "400", "401", "409", "422"}
+
+
+def test_a_webhook_answered_by_the_web_is_taken_in_by_a_real_worker_process(app, shop, database_url, redis_url):
+    from app import create_app
+    from tests.helpers import make_config
+    from tests.integration.test_jobs_and_worker import run_worker_burst
+
+    keys = ",".join(app.config["DROPDESK"].secrets_keys)
+    web = create_app(make_config(database_url, redis_url, SECRETS_KEYS=keys), RQ_ASYNC=True)
+    body = json.dumps(shopify_order()).encode()
+    with web.app_context():
+        answer = post_shopify(web.test_client(), body)
+    assert answer.status_code == 200 and orders() == []  # answered before any processing
+    worker = run_worker_burst(database_url, redis_url, "high")
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    [order] = orders()
+    assert order.external_id == "9007199254740993" and order.status == "accepted"
