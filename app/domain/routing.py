@@ -1084,6 +1084,7 @@ class _Found:
 
 
 _UNPRICED = object()  # a shipment not priced yet (None means priced and infeasible)
+_BEHIND_BAR: Any = ("behind the runner-up",)  # a plan whose key is certainly above the runner-up's: it cannot matter
 
 
 class _RoutingProblem:
@@ -1206,8 +1207,14 @@ class _RoutingProblem:
             )
         return self._quotes[key]
 
-    def plan_key_of(self, assignment: Sequence[int], days_cap: int | None = None) -> tuple[Any, ...] | None:
-        """The exact key of a complete assignment, or None when it is not a feasible plan."""
+    def plan_key_of(
+        self, assignment: Sequence[int], days_cap: int | None = None, bar: tuple[int, ...] | None = None
+    ) -> tuple[Any, ...] | None:
+        """The exact key of a complete assignment, or None when it is not a feasible plan.
+
+        With a `bar` (a numeric key head), a plan whose head is above it comes back as
+        _BEHIND_BAR instead, without building its key.
+        """
         masks: dict[int, int] = {}
         for line, s in enumerate(assignment):
             masks[s] = masks.get(s, 0) | (1 << line)
@@ -1226,6 +1233,16 @@ class _RoutingProblem:
             if figures[1] > days:  # type: ignore[index]
                 days = figures[1]  # type: ignore[index]
             priority += figures[2]  # type: ignore[index]
+        if bar is not None:
+            objective = self.policy.objective
+            if objective == "lowest_cost":
+                head: tuple[int, ...] = (cents, len(masks), days, priority)
+            elif objective == "fastest":
+                head = (days, len(masks), cents, priority)
+            else:
+                head = (len(masks), cents, days, priority)
+            if head > bar:
+                return _BEHIND_BAR
         return plan_key(
             self.policy.objective, len(masks), cents, days, priority,
             tuple(self.codes[s] for s in sorted(masks)), tuple(self.codes[s] for s in assignment),
@@ -1887,12 +1904,16 @@ class _BranchAndBound:
 
     def _consider(self, assignment: tuple[int, ...]) -> None:
         """Weigh a complete plan: within this level it may become the best, else the runner-up."""
-        key = self.problem.plan_key_of(assignment, self.space.days_cap)
+        # Above the runner-up's key a plan can be neither the best nor the runner-up.
+        bar = self._bar
+        key = self.problem.plan_key_of(assignment, self.space.days_cap, bar)
+        if key is _BEHIND_BAR:
+            return
         if key is None or len(set(assignment)) > self.max_shipments:
             # Outside this level (slower than its day cap, or more shipments): a real plan still,
             # so it may be the runner-up, never the best.
-            key = self.problem.plan_key_of(assignment)
-            if key is not None and not self.first_only:
+            key = self.problem.plan_key_of(assignment, None, bar)
+            if key is not None and key is not _BEHIND_BAR and not self.first_only:
                 self._offer_runner_up(_Found(key, assignment))
             return
         found = _Found(key, assignment)
