@@ -1555,7 +1555,10 @@ def _price_at(services: Sequence[tuple[float, float, float, int]], weight: float
 class _BranchAndBound:
     """Exact search for the two best plans with at most `max_shipments` shipments."""
 
-    def __init__(self, space: _SearchSpace, max_shipments: int, budget: _Budget, first_only: bool = False):
+    def __init__(
+        self, space: _SearchSpace, max_shipments: int, budget: _Budget, first_only: bool = False,
+        level_key: tuple[int, ...] = (),
+    ):
         self.space = space
         self.problem = space.problem
         self.objective = self.problem.policy.objective
@@ -1578,7 +1581,7 @@ class _BranchAndBound:
         self.runner_up: _Found | None = None
         self._bar: tuple[int, ...] | None = None  # runner-up's numeric key: nothing worse can matter
         self._cost_position = {"lowest_cost": 0, "fastest": 2}.get(self.objective, 1)
-        self._branch_rule = {"lowest_cost": 1, "fewest_shipments": 2}.get(self.objective, 0)
+        self.level_key = level_key  # the leading key components every plan of this level has
 
     def run(self, seed: tuple[int, ...] | None = None) -> None:
         """Search; a seed plan (any assignment) gives the bounds something to beat from the start."""
@@ -1736,7 +1739,7 @@ class _BranchAndBound:
         pick = -1
         pick_rank: tuple[Any, ...] | None = None
         line_min_days = space.line_min_days
-        branch_rule = self._branch_rule
+        by_price = self.objective == "lowest_cost"
         regret = space.regret
         for line in lines:
             price = prices[line]
@@ -1745,14 +1748,12 @@ class _BranchAndBound:
             open_cands = space.cand_mask[line] & open_mask
             count = open_cands.bit_count() if full else space.cand_count[line]
             # Uncovered lines first; then, measured on generated catalogues, the line whose price
-            # per candidate is highest (lowest_cost), whose cheapest candidate is furthest ahead
-            # of the next (fewest_shipments), or with the fewest candidates (fastest).
-            if branch_rule == 1:
+            # per candidate is highest (lowest_cost), or whose cheapest candidate is furthest
+            # ahead of the next (fewest_shipments and fastest, searched level by level).
+            if by_price:
                 rank = (count > 1, open_cands != 0, -price / count, line)
-            elif branch_rule == 2:
-                rank = (count > 1, open_cands != 0, -regret[line], line)
             else:
-                rank = (count > 1, open_cands != 0, count, -price, line)
+                rank = (count > 1, open_cands != 0, -regret[line], line)
             if pick_rank is None or rank < pick_rank:
                 pick_rank, pick = rank, line
 
@@ -1784,6 +1785,9 @@ class _BranchAndBound:
             floor = (days_floor, shipments_floor, cents_floor, priority_floor)
         else:
             floor = (shipments_floor, cents_floor, days_floor, priority_floor)
+        if self.level_key:
+            # A completion found in this level has exactly these leading components.
+            floor = (*(max(f, v) for f, v in zip(floor, self.level_key, strict=False)), *floor[len(self.level_key):])
         return floor, effective_floor, prices, pick, top_ups
 
     def _minimums_reachable(self, lines: Sequence[int]) -> bool:
@@ -1983,15 +1987,18 @@ def _search_plan(problem: _RoutingProblem, base: _SearchSpace, budget: _Budget) 
     if policy.max_shipments is not None:
         limit = min(limit, policy.max_shipments)
 
-    def levels() -> Iterable[tuple[_SearchSpace, int, str]]:
+    # Each level also says what its plans' leading key components are: every lower level was
+    # searched and held no plan, so a plan of "at most k shipments" has exactly k, and one
+    # "within D days" delivers in exactly D. The bound may start from those values.
+    def levels() -> Iterable[tuple[_SearchSpace, int, str, tuple[int, ...]]]:
         if policy.objective == "lowest_cost":
-            yield base, limit, "every feasible plan"
+            yield base, limit, "every feasible plan", ()
         elif policy.objective == "fewest_shipments":
             if base.min_shipments > limit:
                 outcome.notes.append(f"the lines need at least {base.min_shipments} shipments; "
                                      f"at most {limit} are possible")
             for k in range(max(base.min_shipments, 1), limit + 1):
-                yield base, k, f"plans of at most {k} shipments"
+                yield base, k, f"plans of at most {k} shipments", (k,)
         else:
             for days in base.delivery_day_levels():
                 space = _SearchSpace(problem, days)
@@ -2000,13 +2007,13 @@ def _search_plan(problem: _RoutingProblem, base: _SearchSpace, budget: _Budget) 
                                          f"({problem.lines[space.blocked_line].sku}) has no supplier that fast")
                     continue
                 for k in range(max(space.min_shipments, 1), min(limit, len(space.suppliers)) + 1):
-                    yield space, k, f"plans delivering within {days} days in at most {k} shipments"
+                    yield space, k, f"plans delivering within {days} days in at most {k} shipments", (days, k)
 
     search: _BranchAndBound | None = None
     problem.budget = budget
     try:
-        for space, max_shipments, scope in levels():
-            search = _BranchAndBound(space, max_shipments, budget)
+        for space, max_shipments, scope, level_key in levels():
+            search = _BranchAndBound(space, max_shipments, budget, level_key=level_key)
             search.run(seed=_greedy_plan(space))
             if search.best is not None:
                 outcome.best, outcome.runner_up, outcome.scope = search.best, search.runner_up, scope

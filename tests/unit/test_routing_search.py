@@ -248,3 +248,20 @@ def test_the_runner_up_the_trace_names_is_the_second_best_plan(scenario):
 @given(st.one_of(rival_plans(), scenarios(max_suppliers=5, max_lines=4)))
 def test_the_runner_up_of_the_branch_and_bound_is_the_second_best_plan_of_its_level(branch_and_bound_only, scenario):
     _assert_runner_up_is_the_second_best(scenario)
+
+
+@pytest.mark.parametrize("objective", ["fewest_shipments", "fastest"])
+@pytest.mark.parametrize("seed", range(12))
+def test_levels_searched_by_shipments_and_days_match_brute_force(branch_and_bound_only, objective, seed):
+    # A level's bound starts from its exact shipment count (and delivery days under fastest):
+    # the plan and its runner-up must still be the oracle's, with and without a cap or deadline.
+    scenario = _random_catalogue(100 + seed, n_lines=7, n_suppliers=6, objective=objective)
+    extra: dict[str, Any] = {}
+    if seed % 3 == 1:
+        extra["max_delivery_days"] = 6
+    elif seed % 3 == 2:
+        extra["max_shipments"] = 3
+    if extra:
+        scenario["rules"].append({"name": "limits", "priority": 3, "when": {}, "then": extra})
+    assert simulate_scenario(scenario)["optimal"] is True
+    _assert_runner_up_is_the_second_best(scenario)
