@@ -1910,6 +1910,8 @@ class _BranchAndBound:
         """Weigh a complete plan: within this level it may become the best, else the runner-up."""
         # Above the runner-up's key a plan can be neither the best nor the runner-up.
         bar = self._bar
+        if bar is not None and self._certainly_behind(assignment, bar):
+            return
         key = self.problem.plan_key_of(assignment, self.space.days_cap, bar)
         if key is _BEHIND_BAR:
             return
@@ -1930,6 +1932,47 @@ class _BranchAndBound:
             self._offer_neighbours(found)
         else:
             self._offer_runner_up(found)
+
+    def _certainly_behind(self, assignment: tuple[int, ...], bar: tuple[int, ...]) -> bool:
+        """True when the plan's key within this level is surely above `bar`, judged without pricing.
+
+        Shipments not priced yet count at their floor (the bound's fixed plus line costs, a
+        lower bound on their effective cost) and their quickest delivery. A plan that only
+        exists outside the level (slower, or more shipments) is then not looked at either: it
+        could only have been an opportunistic runner-up.
+        """
+        space = self.space
+        known = self.problem._figures
+        masks: dict[int, int] = {}
+        for line, s in enumerate(assignment):
+            masks[s] = masks.get(s, 0) | (1 << line)
+        cents = 0.0
+        days = priority = 0
+        var = space.var
+        for s, mask in masks.items():
+            figures = known.get((s, mask), _UNPRICED)
+            if figures is _UNPRICED:
+                floor = space.x_zero[s]
+                for line in _bits(mask):
+                    floor += var[line][s]
+                cents += floor * 100
+                shipment_days = space.min_days[s]
+            elif figures is None:
+                return False  # infeasible here: plan_key_of decides what it is
+            else:
+                cents += figures[0]  # type: ignore[index]
+                shipment_days = figures[1]  # type: ignore[index]
+            if shipment_days > days:
+                days = shipment_days
+            priority += space.priority[s]
+        cents_floor = math.ceil(cents - 1e-6)
+        if self.objective == "lowest_cost":
+            head: tuple[int, ...] = (cents_floor, len(masks), days, priority)
+        elif self.objective == "fastest":
+            head = (days, len(masks), cents_floor, priority)
+        else:
+            head = (len(masks), cents_floor, days, priority)
+        return head > bar
 
     def _offer_runner_up(self, found: _Found) -> None:
         if self.best is not None and found.assignment == self.best.assignment:
