@@ -52,6 +52,26 @@ def enqueue(job: str, *args, queue: str = DEFAULT, retries: int = 0, job_id: str
     return enqueued.id
 
 
+PENDING_FLAG_KEY = "dropdesk:pending-job:{}"
+
+
+def enqueue_unless_pending(flag: str, job: str, *args, ttl: int = 60, **kwargs) -> str | None:
+    """Enqueue `job` unless one enqueued under `flag` has not started yet: that one will see this work too.
+
+    For jobs that drain a backlog: each job is a new process, so one per event would fall behind.
+    The job calls `job_started(flag)` before it reads the backlog. The flag expires after `ttl`
+    seconds in case a job is lost before it starts.
+    """
+    if not connection().set(PENDING_FLAG_KEY.format(flag), "1", nx=True, ex=ttl):
+        return None
+    return enqueue(job, *args, **kwargs)
+
+
+def job_started(flag: str) -> None:
+    """Let the next event enqueue a new job: anything stored from now on is after this job's read."""
+    connection().delete(PENDING_FLAG_KEY.format(flag))
+
+
 def report_progress(percent: int, message: str) -> None:
     """Called from inside a running job; a no-op outside one (CLI, tests calling services)."""
     job = get_current_job()

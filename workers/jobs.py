@@ -44,10 +44,11 @@ def requeue_forgotten_pushes() -> int:
     return pushes.requeue_forgotten()
 
 
-def take_in_channel_payload(payload_id: int) -> dict:
-    """Normalize, validate and take in one stored channel payload (an order, an update, a cancellation)."""
-    outcome = intake.process_payload(payload_id)
-    return {"message": "Already processed." if outcome is None else f"Payload {payload_id}: {outcome.status}."}
+def take_in_pending_payloads() -> dict:
+    """Normalize, validate and take in every stored channel payload still pending (orders, updates, cancellations)."""
+    queues.job_started(intake.DRAIN_FLAG)
+    taken = intake.take_in_pending()
+    return {"message": f"{taken} payloads taken in."}
 
 
 def requeue_forgotten_channel_payloads() -> int:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import channels as parsers
@@ -140,16 +140,23 @@ def _store_and_enqueue(channel: Channel, topic: str | None, delivery_id: str | N
         log.info("webhook_duplicate channel=%s delivery=%s", channel.code, delivery_id)
         return IntakeAnswer(200, {"status": "duplicate", "delivery_id": delivery_id})
     payload_id = payload.id
-    _enqueue(payload_id)
+    _enqueue()
     return IntakeAnswer(200, {"status": "stored", "id": payload_id})
 
 
-def _enqueue(payload_id: int) -> None:
+DRAIN_FLAG = "intake"
+
+
+def _enqueue(*, even_if_pending: bool = False) -> None:
+    """Queue the job that takes in every pending payload, unless one is queued and not yet started."""
     try:
-        queues.enqueue("take_in_channel_payload", payload_id, queue=queues.HIGH)
+        if even_if_pending:
+            queues.enqueue("take_in_pending_payloads", queue=queues.HIGH)
+        else:
+            queues.enqueue_unless_pending(DRAIN_FLAG, "take_in_pending_payloads", queue=queues.HIGH)
     except RedisError as error:
         # Stored already: the sweeper queues it once Redis answers again. The channel still gets its 200.
-        log.warning("intake_enqueue_failed payload=%s error=%s", payload_id, type(error).__name__)
+        log.warning("intake_enqueue_failed error=%s", type(error).__name__)
 
 
 def _idempotent_repeat(channel: Channel, key: str, digest: str) -> IntakeAnswer:
@@ -186,8 +193,16 @@ def process_payload(payload_id: int) -> IntakeOutcome | None:
     payload = db.session.get(InboundPayload, payload_id)
     if payload is None or payload.status != "pending":
         return None  # processed already: a retried job changes nothing
+    # Claim it: of two jobs that read it pending at once, only the one whose update lands goes on.
+    # It stays pending while it is worked on, so a worker that dies leaves it for the sweeper.
+    claimed = db.session.execute(update(InboundPayload).where(
+        InboundPayload.id == payload_id, InboundPayload.status == "pending",
+        InboundPayload.attempts == payload.attempts).values(attempts=payload.attempts + 1)).rowcount
+    if not claimed:
+        db.session.rollback()
+        return None
+    db.session.refresh(payload)
     channel = db.session.get(Channel, payload.channel_id)
-    payload.attempts += 1
     try:
         outcome = _take_in(channel, payload, actor=f"channel {channel.code}")
         db.session.commit()
@@ -202,6 +217,15 @@ def process_payload(payload_id: int) -> IntakeOutcome | None:
     log.info("intake_processed channel=%s payload=%s outcome=%s order=%s", channel.code, payload_id, outcome.status,
              outcome.order.id if outcome.order else "-")
     return outcome
+
+
+def take_in_pending(limit: int = 2000) -> int:
+    """Every stored payload still pending, oldest first: one job drains the backlog (each job is a new
+    process, so one job per webhook would fall behind a busy shop)."""
+    ids = list(db.session.scalars(select(InboundPayload.id).where(
+        InboundPayload.source == SOURCE, InboundPayload.status == "pending").order_by(InboundPayload.id).limit(limit)))
+    db.session.rollback()
+    return sum(1 for payload_id in ids if process_payload(payload_id) is not None)
 
 
 def _take_in(channel: Channel, payload: InboundPayload, actor: str, fixes: dict | None = None) -> IntakeOutcome:
@@ -407,9 +431,9 @@ def requeue_forgotten(older_than: timedelta = REQUEUE_AFTER) -> int:
     ids = list(db.session.scalars(select(InboundPayload.id).where(
         InboundPayload.source == SOURCE, InboundPayload.status == "pending", InboundPayload.received_at <= cutoff)
         .order_by(InboundPayload.id)))
-    for payload_id in ids:
-        _enqueue(payload_id)
     if ids:
+        # Not behind the pending flag: the job it stands for may be the one that was lost.
+        _enqueue(even_if_pending=True)
         log.info("intake_requeued payloads=%s", len(ids))
     return len(ids)
 
