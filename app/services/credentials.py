@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app import vault
 from app.extensions import db
-from app.models import Supplier
+from app.models import Channel, Supplier
 from app.services import ServiceError, audit
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,13 @@ def rotate_all() -> int:
         except vault.VaultError as problem:
             db.session.rollback()
             raise ServiceError(f"Supplier {supplier.code}: {problem}") from None
+        count += 1
+    for channel in db.session.scalars(select(Channel).where(Channel.credentials_ciphertext.is_not(None))):
+        try:
+            channel.credentials_ciphertext = vault.rotate(channel.credentials_ciphertext)
+        except vault.VaultError as problem:
+            db.session.rollback()
+            raise ServiceError(f"Channel {channel.code}: {problem}") from None
         count += 1
     audit.record("cli", "secrets.rotated", "credentials", "all", {"sets": (None, count)})
     db.session.commit()

@@ -442,7 +442,7 @@ def store_pulled_order(channel: Channel, data: dict, raw: str) -> int | None:
     """One order the pull found, stored like a webhook delivery (same dedupe); its payload id when new."""
     changed = data.get("updated_at") if channel.kind == "shopify" else data.get("date_modified_gmt")
     if channel.kind == "woocommerce":
-        delivery_id = f"{channel.code}:{data.get('id')}:{changed}"  # the key its webhooks are stored under
+        delivery_id = woocommerce_delivery_id(channel.code, data)  # the key its webhooks are stored under
     else:
         delivery_id = f"{channel.code}:order:{data.get('id')}:{changed}"
     seen = db.session.scalar(select(InboundPayload.id).where(InboundPayload.source == SOURCE,
@@ -543,9 +543,14 @@ def _delivery_id(kind: str, code: str, raw_body: bytes, headers) -> str:
         data = {}
     data = data if isinstance(data, dict) else {}
     if kind == "woocommerce":
-        # WooCommerce's delivery ids change on every delivery: order id + modification time names the event.
-        return f"{code}:{data.get('id')}:{data.get('date_modified_gmt')}"[:128]
+        return woocommerce_delivery_id(code, data)
     return f"{code}:order:{data.get('id')}:{data.get('updated_at')}"[:128]
+
+
+def woocommerce_delivery_id(code: str, data: dict) -> str:
+    """WooCommerce's delivery ids change on every delivery: order id + modification time name the event
+    (+ its status: a cancellation in the second the order was placed is another event, not a repeat)."""
+    return f"{code}:{data.get('id')}:{data.get('date_modified_gmt')}:{data.get('status')}"[:128]
 
 
 def _is_woocommerce_ping(raw_body: bytes, headers) -> bool:

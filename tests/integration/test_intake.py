@@ -270,3 +270,26 @@ def test_a_webhook_answered_by_the_web_is_taken_in_by_a_real_worker_process(app,
     assert worker.returncode == 0, worker.stderr[-2000:]
     [order] = orders()
     assert order.external_id == "9007199254740993" and order.status == "accepted"
+
+
+@pytest.mark.parametrize("kind", ["shopify", "woocommerce"])
+def test_a_cancellation_sent_by_the_storefront_cancels_the_order_over_http(shop, sandbox_url, kind):
+    with httpx.Client(timeout=10) as http:
+        [order_id] = http.post(f"{sandbox_url}/sandbox/storefront/{kind}/orders",
+                               json={"count": 1, "skus": SKUS, "console_url": sandbox_url}).json()["orders"]
+        assert [o.status for o in orders()] == ["accepted"]
+        assert http.post(f"{sandbox_url}/sandbox/storefront/{kind}/orders/{order_id}/cancel",
+                         json={"console_url": sandbox_url}).status_code == 200
+    [order] = orders()
+    assert (order.external_id, order.status) == (order_id, "cancelled")
+    assert [e.kind for e in order.events][-1] == "cancelled"
+
+
+def test_rotating_the_keys_re_encrypts_channel_secrets_too(app, shop):
+    from app.services import credentials
+
+    before = shop["shopify"].credentials_ciphertext
+    assert credentials.rotate_all() >= 3
+    channel = db.session.get(Channel, shop["shopify"].id)
+    assert channel.credentials_ciphertext != before
+    assert channel.credentials == storefront.storefront_credentials("shopify")
