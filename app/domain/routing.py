@@ -2044,11 +2044,12 @@ def _search_plan(problem: _RoutingProblem, base: _SearchSpace, budget: _Budget) 
                 yield base, k, f"plans of at most {k} shipments", (k,)
         else:
             for days in base.delivery_day_levels():
-                space = _SearchSpace(problem, days)
+                space = _SearchSpace(problem, days, with_bounds=False)
                 if space.blocked_line is not None:
                     outcome.notes.append(f"no plan delivers within {days} days: line {space.blocked_line + 1} "
                                          f"({problem.lines[space.blocked_line].sku}) has no supplier that fast")
                     continue
+                space.prepare_bounds()  # only for a level that is searched
                 for k in range(max(space.min_shipments, 1), min(limit, len(space.suppliers)) + 1):
                     yield space, k, f"plans delivering within {days} days in at most {k} shipments", (days, k)
 
