@@ -11,10 +11,15 @@ prices every open shipment at its fixed cost plus a linear cost per line, and ev
 line by a dual of the facility-location relaxation (Erlenkotter's dual ascent), plus what short
 shipments must add to reach their minimum order value. fewest_shipments is solved level by
 level (1, 2, … shipments) and fastest by delivery days first (D, then shipments), so the first
-level holding a feasible plan is the answer's. The two best plans are kept, so the trace can
-say what beat the runner-up; neighbours of each new best are priced to find it early. A step
-budget guards against inputs that defeat the bounds: when it runs out the best plan found is
-returned with ``optimal`` false.
+level holding a feasible plan is the answer's, and every plan of that level has exactly its
+shipment count (and delivery days): the bound starts from those, so cost prunes from the root.
+The two best plans are kept, so the trace can say what beat the runner-up; neighbours of each
+new best are priced to find it early, and a complete plan already behind the runner-up (its
+unpriced shipments at their floor) is not priced at all. Plans are compared by exact figures
+per shipment (effective cents, delivery days, priority); Shipment objects are built for the
+chosen plan only. Orders with few assignments (most of 1–3 lines) are priced one by one
+instead of bounded. A step budget guards against inputs that defeat the bounds: when it runs
+out the best plan found is returned with ``optimal`` false.
 """
 from __future__ import annotations
 
