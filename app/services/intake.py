@@ -121,6 +121,9 @@ def receive_api_order(raw_body: bytes, headers) -> IntakeAnswer:
         db.session.rollback()
         return _idempotent_repeat(channel, key, digest)
     outcome = process_payload(payload.id)
+    if outcome is None:  # another process claimed it first (a sweeper run at the same moment)
+        return IntakeAnswer(409, {"error": "request_in_progress",
+                                  "message": "This order is being processed; repeat the request to get its answer."})
     answer = _api_answer(outcome, payload)
     stored = db.session.get(InboundPayload, payload.id)
     stored.response_status, stored.response_body = answer.status, answer.body
