@@ -169,9 +169,26 @@ def _idempotent_repeat(channel: Channel, key: str, digest: str) -> IntakeAnswer:
         return IntakeAnswer(409, {"error": "idempotency_key_reused",
                                   "message": "This Idempotency-Key was used with a different body."})
     if original.response_status is None:
-        return IntakeAnswer(409, {"error": "request_in_progress",
-                                  "message": "The first request with this Idempotency-Key is still being processed."})
+        if original.status == "pending":
+            return IntakeAnswer(409, {"error": "request_in_progress",
+                                      "message": "The first request with this Idempotency-Key is still being processed."})
+        # Taken in by another process (the sweeper) before the first request could store its answer.
+        answer = _answer_from_outcome_of(original)
+        original.response_status, original.response_body = answer.status, answer.body
+        db.session.commit()
+        return answer
     return IntakeAnswer(original.response_status, original.response_body or {})
+
+
+def _answer_from_outcome_of(payload: InboundPayload) -> IntakeAnswer:
+    order = db.session.scalar(select(Order).where(Order.inbound_payload_id == payload.id))
+    if order is not None:
+        return _api_answer(IntakeOutcome("accepted", order=order), payload)
+    item = db.session.scalar(select(ExceptionItem).where(ExceptionItem.inbound_payload_id == payload.id))
+    if payload.status == "failed" or item is None:
+        return _api_answer(IntakeOutcome("unreadable"), payload)
+    errors = tuple(OrderError(e["path"], e["reason"], e.get("message", "")) for e in (item.payload or {}).get("errors", []))
+    return _api_answer(IntakeOutcome("held", item=item, errors=errors), payload)
 
 
 def _api_answer(outcome: IntakeOutcome, payload: InboundPayload) -> IntakeAnswer:

@@ -293,3 +293,38 @@ def test_rotating_the_keys_re_encrypts_channel_secrets_too(app, shop):
     channel = db.session.get(Channel, shop["shopify"].id)
     assert channel.credentials_ciphertext != before
     assert channel.credentials == storefront.storefront_credentials("shopify")
+
+
+def test_an_api_repeat_after_the_sweeper_took_the_order_in_gets_the_order_it_made(client, shop):
+    from app.services import intake as intake_service
+
+    body = json.dumps(canonical()).encode()
+    payload = InboundPayload(source=intake_service.SOURCE, channel_id=shop["api"].id, delivery_id="api:key:k-9",
+                             headers={}, body=body.decode(), topic="api", status="pending",
+                             body_sha256=__import__("hashlib").sha256(body).hexdigest())
+    db.session.add(payload)
+    db.session.commit()  # stored, then the web process died before it could answer
+    intake_service.requeue_forgotten(older_than=timedelta(0))
+    again = client.post("/api/v1/orders", data=body, headers={"Authorization": f"Bearer {API_TOKEN}",
+                                                              "Idempotency-Key": "k-9"})
+    assert again.status_code == 201 and again.json["order"]["external_id"] == "erp-1"
+    assert len(orders()) == 1
+
+
+def test_five_deliveries_of_one_order_at_the_same_moment_make_one_order(shop, sandbox_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = json.dumps(shopify_order()).encode()
+    secret = storefront.storefront_credentials("shopify")["webhook_secret"]
+
+    def deliver(number: int) -> int:
+        return httpx.post(f"{sandbox_url}/api/v1/webhooks/shopify/shopify", content=body, timeout=30, headers={
+            "X-Shopify-Topic": "orders/create", "X-Shopify-Webhook-Id": f"burst-{number}",
+            "X-Shopify-Hmac-Sha256": storefront.sign(body, secret)}).status_code
+
+    with ThreadPoolExecutor(5) as pool:
+        assert list(pool.map(deliver, range(5))) == [200] * 5
+    assert len(orders()) == 1
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(InboundPayload)
+                             .where(InboundPayload.status == "pending")) == 0
