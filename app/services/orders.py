@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app.channels.context import load_payload, mask_payment_data
 from app.extensions import db
 from app.models import Channel, ExceptionItem, InboundPayload, Order, RoutingDecision, User
-from app.services import ServiceError, intake
+from app.services import ServiceError, audit, intake
 from app.services.paging import Page, keyset_page
 
 ORDER_STATUSES = ("received", "accepted", "routed", "cancelled")
@@ -168,6 +168,10 @@ def upload_orders_csv(channel_code: str, raw: bytes, actor: User) -> UploadRepor
         else:
             report.accepted.append(outcome.order)
     report.problems.sort(key=lambda problem: problem.line)
+    audit.record(actor, "orders.uploaded", "channel", channel.code,
+                 {"accepted": (None, len(report.accepted)), "held": (None, len(report.held)),
+                  "duplicates": (None, len(report.duplicates)), "row problems": (None, len(report.problems))})
+    db.session.commit()
     return report
 
 
