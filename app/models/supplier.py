@@ -46,6 +46,9 @@ class Supplier(db.Model):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_full_pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delta_since: Mapped[datetime | None] = mapped_column(UTCDateTime())  # newest report seen: the next delta asks from here
+    # When the last completed full feed was received: every SKU it listed (missing_runs 0) is confirmed as of
+    # then, without rewriting the row of each SKU whose figure did not change.
+    stock_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

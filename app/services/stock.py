@@ -56,10 +56,38 @@ def stale_before(now: datetime | None = None) -> dict[str, datetime]:
             for code, minutes in db.session.execute(select(Supplier.code, Supplier.poll_interval_minutes))}
 
 
+def confirmed_at():
+    """When a supplier SKU's figure was last confirmed (a SQL expression; Supplier must be joined): its row's own
+    received_at, or the supplier's last completed full feed when that listed the SKU (missing_runs 0) and came later.
+
+    A full feed confirms its unchanged SKUs through Supplier.stock_confirmed_at instead of rewriting every row.
+    """
+    listed_later = and_(SupplierStock.missing_runs == 0, Supplier.stock_confirmed_at.is_not(None),
+                        or_(SupplierStock.received_at.is_(None), Supplier.stock_confirmed_at > SupplierStock.received_at))
+    return case((listed_later, Supplier.stock_confirmed_at), else_=SupplierStock.received_at)
+
+
+def confirmed_times(supplier_id: int, skus) -> dict[str, datetime | None]:
+    """Per supplier SKU (of those stored): when its figure was last confirmed."""
+    rows = db.session.execute(select(SupplierStock.supplier_sku, confirmed_at().label("confirmed_at"))
+                              .join(Supplier, Supplier.id == SupplierStock.supplier_id)
+                              .where(SupplierStock.supplier_id == supplier_id, SupplierStock.supplier_sku.in_(list(skus))))
+    return {sku: _aware(confirmed) for sku, confirmed in rows}
+
+
+def _aware(value) -> datetime | None:
+    """A time from an expression over UTCDateTime columns, which SQLite hands back as naive text."""
+    if value is None:
+        return None
+    return UTCDateTime().process_result_value(_as_datetime(value), db.engine.dialect)
+
+
 def _stale_condition(cutoffs: dict[str, datetime]):
+    """A supplier stock row (Supplier joined) whose figure was last confirmed before its supplier's cutoff."""
     ids = dict(db.session.execute(select(Supplier.code, Supplier.id)).all())
-    return or_(SupplierStock.received_at.is_(None), *[
-        and_(SupplierStock.supplier_id == ids[code], SupplierStock.received_at < cutoff) for code, cutoff in cutoffs.items()])
+    confirmed = confirmed_at()
+    return or_(confirmed.is_(None), *[
+        and_(SupplierStock.supplier_id == ids[code], confirmed < cutoff) for code, cutoff in cutoffs.items()])
 
 
 def _sort_expressions():
@@ -67,7 +95,7 @@ def _sort_expressions():
         "sku": func.coalesce(Product.sku, SupplierStock.supplier_sku),
         "supplier": Supplier.code,
         "on_hand": func.coalesce(SupplierStock.on_hand, -1),
-        "received_at": func.coalesce(SupplierStock.received_at, literal(EPOCH)),
+        "received_at": func.coalesce(confirmed_at(), literal(EPOCH)),
     }
 
 
@@ -82,6 +110,7 @@ def list_stock(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
             Product.sku.label("sku"),
             Product.name.label("product_name"),
             SupplierOffer.cost.label("cost"),
+            confirmed_at().label("confirmed_at"),
             sort_expr.label("sort_value"),
         )
         .join(Supplier, Supplier.id == SupplierStock.supplier_id)
@@ -128,7 +157,7 @@ def supplier_freshness(code: str | None = None) -> list[SupplierFreshness]:
             func.count(SupplierStock.id),
             func.sum(case((SupplierStock.status == "out_of_stock", 1), else_=0)),
             func.sum(case((SupplierStock.status == "low_stock", 1), else_=0)),
-            func.max(SupplierStock.received_at),
+            func.max(confirmed_at()),
         )
         .outerjoin(SupplierStock, SupplierStock.supplier_id == Supplier.id)
         .group_by(Supplier.id, Supplier.code, Supplier.name, Supplier.status)
@@ -142,11 +171,7 @@ def supplier_freshness(code: str | None = None) -> list[SupplierFreshness]:
     cutoffs = stale_before(now)
     result = []
     for code, name, status, skus, out, low, last in rows:
-        # MAX() over SQLite hands back text; read it through the column type.
-        if isinstance(last, str):
-            last = UTCDateTime().process_result_value(datetime.fromisoformat(last), db.engine.dialect)
-        elif last is not None and last.tzinfo is None:
-            last = UTCDateTime().process_result_value(last, db.engine.dialect)
+        last = _aware(last)
         result.append(SupplierFreshness(code, name, status, skus, out or 0, low or 0, last,
                                         last is None or last < cutoffs[code]))
     return result
@@ -169,7 +194,7 @@ class SupplierFigure:
     on_hand: int | None
     status: str
     reported_at: datetime | None
-    received_at: datetime | None
+    confirmed_at: datetime | None
     cost: object
     moq: int
 
@@ -203,13 +228,13 @@ def sku_detail(sku: str) -> SkuDetail | None:
     rows = db.session.execute(
         select(Supplier.code, Supplier.name, SupplierOffer.supplier_sku, SupplierOffer.cost, SupplierOffer.moq,
                SupplierOffer.supplier_id, SupplierStock.on_hand, SupplierStock.status, SupplierStock.reported_at,
-               SupplierStock.received_at)
+               confirmed_at().label("confirmed_at"))
         .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
         .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
                                        SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
         .where(SupplierOffer.product_id == product.id).order_by(Supplier.code)).all()
     figures = [SupplierFigure(r.code, r.name, r.supplier_sku, r.on_hand, r.status or "unknown", r.reported_at,
-                              r.received_at, r.cost, r.moq) for r in rows]
+                              _aware(r.confirmed_at), r.cost, r.moq) for r in rows]
     keys = [(r.supplier_id, r.supplier_sku) for r in rows]
     codes = {r.supplier_id: r.code for r in rows}
     since = utcnow() - timedelta(days=HISTORY_DAYS)
@@ -292,10 +317,11 @@ def list_skus(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
     grouped = (
         select(Product.id.label("product_id"), Product.sku.label("sku"), Product.name.label("name"),
                func.coalesce(available, 0).label("available"),
-               func.min(SupplierStock.received_at).label("oldest_confirmed"),
+               func.min(confirmed_at()).label("oldest_confirmed"),
                func.coalesce(func.max(stale_row), 1).label("any_stale"))
         .select_from(Product)
         .join(SupplierOffer, SupplierOffer.product_id == Product.id)
+        .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
         .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
                                        SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
         .group_by(Product.id, Product.sku, Product.name)
@@ -330,10 +356,9 @@ def list_skus(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
                                                SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
                 .where(SupplierOffer.product_id.in_(figures)).order_by(Supplier.code)):
             figures[product_id].append((code, on_hand, status or "unknown"))
-    oldest = UTCDateTime()
     rows = [SkuRow(row.product_id, row.sku, row.name, int(row.available or 0),
                    unified_status(int(row.available or 0), threshold),
-                   oldest.process_result_value(_as_datetime(row.oldest_confirmed), db.engine.dialect),
+                   _aware(row.oldest_confirmed),
                    bool(row.any_stale), figures[row.product_id]) for row in page.items]
     return Page(items=rows, total=page.total, per_page=page.per_page, next_cursor=page.next_cursor, first=page.first)
 

@@ -154,8 +154,11 @@ def confirm_received(row_ids: list[int], received_at: datetime) -> None:
 
 
 def write_plan(supplier: Supplier, plan: StockPlan, ids: dict[str, int], reports: list[ReportedStock], *,
-               source: str, received_at: datetime) -> ApplyResult:
-    """Write a plan in bulk inside the caller's transaction (the caller has locked the supplier)."""
+               source: str, received_at: datetime, full_feed: bool = False) -> ApplyResult:
+    """Write a plan in bulk inside the caller's transaction (the caller has locked the supplier).
+
+    `full_feed`: the plan is a completed full feed's, which confirms every SKU it listed.
+    """
     if source not in STOCK_SOURCES:
         raise ValueError(f"unknown stock source {source!r}")
     table, changes_table = SupplierStock.__table__, StockChange.__table__
@@ -180,10 +183,16 @@ def write_plan(supplier: Supplier, plan: StockPlan, ids: dict[str, int], reports
                    if sku in ids and sku not in changed_skus]
     _execute_rows(table.update().where(table.c.id == bindparam("b_id")).values(missing_runs=bindparam("missing_runs")),
                   counts_only)
-    # SKUs reported again with the same figure: confirm them (freshness) without rewriting their figure.
-    confirmed = [ids[r.supplier_sku] for r in reports if r.supplier_sku in ids and r.supplier_sku not in changed_skus]
-    if confirmed:
-        confirm_received(confirmed, received_at)
+    # SKUs reported again with the same figure are confirmed (freshness) without rewriting their figure. A full
+    # feed lists nearly every SKU: it confirms them all at once through the supplier (see stock.confirmed_at),
+    # where a row per SKU would be the most expensive write of the run.
+    if full_feed:
+        if supplier.stock_confirmed_at is None or supplier.stock_confirmed_at < received_at:
+            supplier.stock_confirmed_at = received_at
+    else:
+        confirmed = [ids[r.supplier_sku] for r in reports if r.supplier_sku in ids and r.supplier_sku not in changed_skus]
+        if confirmed:
+            confirm_received(confirmed, received_at)
     _execute_rows(changes_table.insert(), (
         {"supplier_id": supplier.id, "supplier_sku": c.supplier_sku, "previous_on_hand": c.previous_on_hand,
          "new_on_hand": c.new_on_hand, "previous_status": c.previous_status, "new_status": c.new_status,
@@ -207,7 +216,7 @@ def apply_stock_report(supplier: Supplier, reports: list[ReportedStock], *, sour
     """Lock, plan and write one report in one transaction, and commit it."""
     lock_supplier_stock(supplier.id)
     plan, _stored, ids = plan_report(supplier, reports, full_feed=full_feed)
-    result = write_plan(supplier, plan, ids, reports, source=source, received_at=received_at)
+    result = write_plan(supplier, plan, ids, reports, source=source, received_at=received_at, full_feed=full_feed)
     db.session.commit()
     return result
 

@@ -169,7 +169,7 @@ def apply_pull(supplier: Supplier, run: SyncRun, pull: FeedPull, *, source: str,
                                            "total_after": verdict.total_after, "flipped_to_out": verdict.flipped_to_out,
                                            "skus": verdict.skus})
             return None
-    result = write_plan(supplier, plan, ids, reports, source=source, received_at=received_at)
+    result = write_plan(supplier, plan, ids, reports, source=source, received_at=received_at, full_feed=full_feed)
     run.changed = result.changed
     if pull.records:
         newest = max(r.updated_at for r in pull.records)
@@ -312,8 +312,7 @@ def start_sync_now(code: str, actor) -> str:
 def ensure_fresh(supplier_id: int, skus: list[str]) -> SyncRun | None:
     """Before promising stock: check these SKUs live when their figures are older than the
     freshness budget and the supplier's API can answer for a few SKUs. None when nothing was checked."""
-    from app.models import SupplierStock
-    from app.services.stock import freshness_budget
+    from app.services.stock import confirmed_times, freshness_budget
 
     supplier = db.session.get(Supplier, supplier_id)
     if supplier is None:
@@ -322,8 +321,7 @@ def ensure_fresh(supplier_id: int, skus: list[str]) -> SyncRun | None:
     if supplier.connection_type not in PULLED_TYPES or not connectors.supports_realtime(settings):
         return None
     now = utcnow()
-    confirmed = dict(db.session.execute(select(SupplierStock.supplier_sku, SupplierStock.received_at).where(
-        SupplierStock.supplier_id == supplier.id, SupplierStock.supplier_sku.in_(skus))).all())
+    confirmed = confirmed_times(supplier.id, skus)
     stale = sorted(sku for sku in set(skus) if confirmed.get(sku) is None or now - confirmed[sku] > freshness_budget())
     if not stale or not supplier_health.allow_call(supplier.code):
         return None

@@ -109,6 +109,7 @@ def test_stale_means_not_confirmed_for_twice_the_suppliers_interval(app):
     acme = db.session.scalar(select(Supplier).where(Supplier.code == "ACME"))
     acme.poll_interval_minutes = 60
     now = utcnow()
+    acme.stock_confirmed_at = now - timedelta(minutes=130)  # its last full feed: beyond the cutoff
     rows = db.session.scalars(select(SupplierStock).where(SupplierStock.supplier_id == acme.id)).all()
     for row in rows[:10]:
         row.received_at = now - timedelta(minutes=100)  # within 2 x 60 min: fresh

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from app.domain.stock import ReportedStock
 from app.extensions import db
 from app.models import StockAlert, StockChange, Supplier, SupplierStock
+from app.services.stock import confirmed_times
 from app.services.stock_updates import apply_stock_report
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
@@ -44,8 +45,31 @@ def test_a_second_feed_writes_only_what_changed_and_confirms_the_rest(app):
     result = apply_stock_report(s, feed(10, A=40, B=12), source="full", received_at=later, full_feed=True)
     assert (result.changed, result.unchanged) == (1, 1)
     rows = {r.supplier_sku: r for r in db.session.scalars(select(SupplierStock))}
-    assert rows["A"].received_at == later and rows["A"].reported_at == T0  # confirmed, figure untouched
+    assert rows["A"].received_at == T0 and rows["A"].reported_at == T0  # row untouched ...
+    assert confirmed_times(s.id, ["A", "B"]) == {"A": later, "B": later}  # ... yet confirmed by the feed
     assert rows["B"].on_hand == 12 and rows["B"].reported_at == T0 + timedelta(minutes=10)
+
+
+def test_a_full_feed_confirms_only_the_skus_it_listed(app):
+    s = supplier()
+    apply_stock_report(s, feed(0, A=40, B=3), source="full", received_at=T0, full_feed=True)
+    later = T0 + timedelta(minutes=15)
+    apply_stock_report(s, feed(10, A=40), source="full", received_at=later, full_feed=True)
+    assert confirmed_times(s.id, ["A", "B"]) == {"A": later, "B": T0}  # B left out: its last confirmation stands
+    pushed = T0 + timedelta(minutes=20)
+    apply_stock_report(s, feed(12, B=3), source="push", received_at=pushed)  # B again, same figure
+    assert confirmed_times(s.id, ["A", "B"]) == {"A": later, "B": pushed}
+    last = T0 + timedelta(minutes=30)
+    apply_stock_report(s, feed(25, A=40, B=3), source="full", received_at=last, full_feed=True)
+    assert confirmed_times(s.id, ["A", "B"]) == {"A": last, "B": last}
+
+
+def test_a_delta_confirms_the_unchanged_skus_it_reported_on_their_rows(app):
+    s = supplier()
+    apply_stock_report(s, feed(0, A=40, B=3), source="full", received_at=T0, full_feed=True)
+    later = T0 + timedelta(minutes=15)
+    apply_stock_report(s, feed(0, A=40), source="delta", received_at=later)
+    assert confirmed_times(s.id, ["A", "B"]) == {"A": later, "B": T0}
 
 
 def test_an_older_report_is_logged_and_ignored(app):

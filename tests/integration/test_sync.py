@@ -197,6 +197,7 @@ def test_ensure_fresh_checks_only_stale_skus_live_and_applies_them(suppliers):
                               .order_by(SupplierStock.supplier_sku).limit(3)).all()
     assert sync.ensure_fresh(acme.id, [r.supplier_sku for r in rows]) is None  # just synced: nothing to check
     rows[0].received_at = utcnow() - timedelta(minutes=30)
+    rows[0].missing_runs = 1  # left out of the last full feed: only its own confirmation counts
     db.session.commit()
     reset_supplier("ACME")
     run = sync.ensure_fresh(acme.id, [r.supplier_sku for r in rows])
@@ -204,7 +205,7 @@ def test_ensure_fresh_checks_only_stale_skus_live_and_applies_them(suppliers):
     calls = supplier_stats("ACME")["recent"]
     assert len(calls) == 1 and calls[0]["path"].endswith("/stock/check") and calls[0]["query"]["sku"] == [rows[0].supplier_sku]
     db.session.refresh(rows[0])
-    assert utcnow() - rows[0].received_at < timedelta(minutes=1)
+    assert utcnow() - rows[0].received_at < timedelta(minutes=1) and rows[0].missing_runs == 0
 
 
 def test_ensure_fresh_does_nothing_for_a_supplier_without_a_realtime_api(suppliers):
