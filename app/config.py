@@ -38,6 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOW_STOCK_THRESHOLD", "10", "A SKU with fewer units than this is low stock (FEEDS.md); a supplier may override it."),
     Setting("POLL_INTERVAL_MINUTES", "15", "Default interval between stock pulls from a supplier."),
     Setting("FRESHNESS_BUDGET_MINUTES", "5", "Stock older than this is stale where it matters (routing, reservation)."),
+    Setting("SYNC_LOCK_SECONDS", "60", "How long a supplier's sync lock and call slots last without their run's heartbeat (renewed every third of it): a worker killed mid-run holds the supplier at most this long."),
     Setting("SANDBOX", "off", "`on` mounts the simulated suppliers and storefront (for demos and tests). `make run` turns it on; never on in production."),
     Setting("SANDBOX_URL", "http://127.0.0.1:5000", "Where this console answers, for the demo suppliers' sandbox connections and pushes (`make run` sets it from `PORT`)."),
     Setting("SESSION_HOURS", "12", "How long a login lasts without activity."),
@@ -116,6 +117,7 @@ class Config:
     low_stock_threshold: int
     poll_interval_minutes: int
     freshness_budget_minutes: int
+    sync_lock_seconds: int
     sandbox: bool
     sandbox_url: str
     session_hours: int
@@ -162,6 +164,7 @@ class Config:
             low_stock_threshold=_positive_int("LOW_STOCK_THRESHOLD", get["LOW_STOCK_THRESHOLD"]),
             poll_interval_minutes=_positive_int("POLL_INTERVAL_MINUTES", get["POLL_INTERVAL_MINUTES"]),
             freshness_budget_minutes=_positive_int("FRESHNESS_BUDGET_MINUTES", get["FRESHNESS_BUDGET_MINUTES"]),
+            sync_lock_seconds=_positive_int("SYNC_LOCK_SECONDS", get["SYNC_LOCK_SECONDS"]),
             sandbox=_flag("SANDBOX", get["SANDBOX"]),
             sandbox_url=get["SANDBOX_URL"].rstrip("/"),
             session_hours=_positive_int("SESSION_HOURS", get["SESSION_HOURS"]),

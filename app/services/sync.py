@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -14,19 +13,19 @@ from sqlalchemy import select, update
 
 from app import connectors, queues, vault
 from app.connectors import ConnectionSettings, ConnectorError, FeedPull, RetryPolicy
+from app.domain.batching import collector_paused
 from app.domain.feeds import StockRecord
-from app.domain.stock import ReportedStock, guard_full_feed
+from app.domain.stock import ReportedStock, StockStatus, guard_full_feed
 from app.extensions import db
 from app.models import Supplier, SyncRun
 from app.models.types import utcnow
-from app.services import ServiceError, audit, exceptions, supplier_health
+from app.services import ServiceError, audit, exceptions, leases, supplier_health
 from app.services.stock_updates import ApplyResult, lock_supplier_stock, plan_report, threshold_for, write_plan
 
 log = logging.getLogger(__name__)
 PULLED_TYPES = ("rest_json", "csv_http", "xml_http")
 LOCK_KEY = "dropdesk:sync-lock:{}"
-JOB_SECONDS = 10 * 60  # RQ stops a sync job after this; the lock outlives it a little
-LOCK_SECONDS = JOB_SECONDS + 60
+JOB_SECONDS = 10 * 60  # RQ stops a sync job after this
 FULL_PULL_EVERY = timedelta(hours=24)
 REJECTS_KEPT = 200
 Progress = Callable[[int, str], None]
@@ -93,8 +92,12 @@ def due_suppliers(now: datetime | None = None) -> list[int]:
     return due
 
 
+_PLAIN_STATUS = {status: str(status) for status in StockStatus}  # the enum's text, looked up (not converted) per record
+
+
 def _reports(records: tuple[StockRecord, ...]) -> list[ReportedStock]:
-    return [ReportedStock(r.sku, r.quantity, str(r.status), r.updated_at) for r in records]
+    plain = _PLAIN_STATUS
+    return [ReportedStock(r.sku, r.quantity, plain[r.status], r.updated_at) for r in records]
 
 
 def record_pull(run: SyncRun, pull: FeedPull) -> None:
@@ -120,39 +123,24 @@ def supplier_slot(supplier: Supplier, wait_seconds: float = 5.0):
     """Cap the calls in flight to one supplier across every worker process (options.max_concurrency,
     default 2): yields True with a slot, False when none freed up in time."""
     cap = int((supplier.connection_options or {}).get("max_concurrency") or DEFAULT_MAX_CONCURRENCY)
-    key, connection = SLOT_KEY.format(supplier.id), queues.connection()
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        taken = connection.incr(key)
-        connection.expire(key, LOCK_SECONDS)  # a crashed holder's slot comes back eventually
-        if taken <= cap:
-            break
-        connection.decr(key)
-        if time.monotonic() >= deadline:
-            yield False
-            return
-        time.sleep(0.1)
-    try:
-        yield True
-    finally:
-        connection.decr(key)
+    with leases.slot(SLOT_KEY.format(supplier.id), cap, wait_seconds) as taken:
+        yield taken
 
 
-def _acquire(supplier_id: int) -> str | None:
-    token = secrets.token_hex(8)
-    return token if queues.connection().set(LOCK_KEY.format(supplier_id), token, nx=True, ex=LOCK_SECONDS) else None
-
-
-def _release(supplier_id: int, token: str) -> None:
-    connection = queues.connection()
-    key = LOCK_KEY.format(supplier_id)
-    if connection.get(key) == token.encode():  # never release a lock another run took after ours expired
-        connection.delete(key)
+def run_lock(supplier_id: int):
+    """One run per supplier at a time, across every worker; a killed worker's hold lapses within SYNC_LOCK_SECONDS."""
+    return leases.exclusive(LOCK_KEY.format(supplier_id))
 
 
 def apply_pull(supplier: Supplier, run: SyncRun, pull: FeedPull, *, source: str, received_at: datetime,
                guard: bool) -> ApplyResult | None:
     """Apply a successful pull in one transaction, unless the sanity guard holds it (returns None then)."""
+    with collector_paused():
+        return _apply_pull(supplier, run, pull, source=source, received_at=received_at, guard=guard)
+
+
+def _apply_pull(supplier: Supplier, run: SyncRun, pull: FeedPull, *, source: str, received_at: datetime,
+                guard: bool) -> ApplyResult | None:
     reports = _reports(pull.records)
     full_feed = pull.kind == "full"
     lock_supplier_stock(supplier.id)
@@ -183,14 +171,11 @@ def apply_pull(supplier: Supplier, run: SyncRun, pull: FeedPull, *, source: str,
 def run_sync(supplier_id: int, *, kind: str | None = None, trigger: str = "schedule",
              progress: Progress = _no_progress) -> SyncRun | None:
     """Pull a supplier's stock and apply it; None when another run for this supplier holds the lock."""
-    token = _acquire(supplier_id)
-    if token is None:
-        log.info("sync_skipped supplier_id=%s reason=already_running", supplier_id)
-        return None
-    try:
+    with run_lock(supplier_id) as locked:
+        if not locked:
+            log.info("sync_skipped supplier_id=%s reason=already_running", supplier_id)
+            return None
         return _run_locked(supplier_id, kind=kind, trigger=trigger, progress=progress)
-    finally:
-        _release(supplier_id, token)
 
 
 def _run_locked(supplier_id: int, *, kind: str | None, trigger: str, progress: Progress) -> SyncRun | None:

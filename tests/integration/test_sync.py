@@ -140,11 +140,9 @@ def test_a_feed_that_lost_its_figures_is_held_then_applied_or_discarded(supplier
 
 def test_two_runs_for_one_supplier_never_overlap(suppliers):
     nordic = suppliers["NORDIC"]
-    token = sync._acquire(nordic.id)
-    try:
+    with sync.run_lock(nordic.id) as locked:
+        assert locked
         assert sync.run_sync(nordic.id, kind="full") is None
-    finally:
-        sync._release(nordic.id, token)
     assert sync.run_sync(nordic.id, kind="full").outcome == "succeeded"
 
 
