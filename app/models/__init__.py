@@ -16,14 +16,14 @@ from app.models.order import Order, OrderEvent, OrderLine
 from app.models.routing import RoutingDecision, RoutingPreview
 from app.models.rules import RoutingRule, RuleSet
 from app.models.shipping import ShippingRate, ShippingService, ShippingSurcharge
-from app.models.stock import StockAlert, StockChange, SupplierStock
+from app.models.stock import ProductStock, StockAlert, StockChange, SupplierStock
 from app.models.supplier import Supplier
 from app.models.sync import SyncRun
 from app.models.types import render_migration_type
 from app.models.user import User
 
 __all__ = ["render_migration_type", "AuditEntry", "Channel", "ExceptionItem", "InboundPayload", "Order", "OrderEvent", "OrderLine", "Product",
-           "RoutingDecision", "RoutingPreview", "RoutingRule", "RuleSet", "ShippingRate", "ShippingService",
+           "ProductStock", "RoutingDecision", "RoutingPreview", "RoutingRule", "RuleSet", "ShippingRate", "ShippingService",
            "ShippingSurcharge", "StockAlert", "StockChange", "Supplier", "SupplierOffer", "SupplierStock", "SyncRun", "User"]
 
 

@@ -36,6 +36,18 @@ class SupplierStock(db.Model):
     supplier: Mapped[Supplier] = relationship()
 
 
+class ProductStock(db.Model):
+    """Per product: units available across its suppliers, kept current by every stock write, so the stock page
+    sorts and filters by it with an index instead of adding up 200,000 supplier rows per request."""
+
+    __tablename__ = "product_stock"
+    __table_args__ = (Index("ix_product_stock_available", "available", "product_id"),)
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    available: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class StockChange(db.Model):
     """Append-only: every figure a supplier reported that changed (or was ignored as stale)."""
 

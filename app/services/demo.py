@@ -30,6 +30,7 @@ from app.models import (
 from app.models.types import utcnow
 from app.permissions import ROLES
 from app.services import users
+from app.services.stock_totals import refresh_product_totals
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,8 @@ def seed(now=None) -> SeedResult:
         db.session.execute(SupplierOffer.__table__.insert(), offers)
     if stock:
         db.session.execute(SupplierStock.__table__.insert(), stock)
+    if offers or stock:
+        refresh_product_totals()
     services = _seed_shipping(existing_suppliers.values())
     rule_sets = _seed_rule_sets(catalog)
     orders = _seed_orders(now)

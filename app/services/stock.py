@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select
 
 from app.extensions import db
-from app.models import Product, Supplier, SupplierOffer, SupplierStock
+from app.models import Product, ProductStock, Supplier, SupplierOffer, SupplierStock
 from app.models.stock import STOCK_STATUSES
 from app.models.types import UTCDateTime, utcnow
 from app.services import ServiceError
@@ -303,7 +303,12 @@ def unified_status(available: int, threshold: int) -> str:
 
 
 def list_skus(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
-    """One page of our SKUs with their total available across suppliers and each supplier's figure."""
+    """One page of our SKUs with their total available across suppliers and each supplier's figure.
+
+    The totals come from product_stock (kept by every stock write), so sorting and filtering by them is an
+    index walk; the freshness figures are added up for the page's products only. Sorting by the oldest
+    confirmation is the exception: it needs every product's, so it adds them all up (slower, on purpose).
+    """
     if filters.sort not in SKU_SORTS:
         raise ServiceError(f"Cannot sort by {filters.sort!r}; choose one of {', '.join(SKU_SORTS)}.", field="sort")
     if filters.status and filters.status not in ("in_stock", "low_stock", "out_of_stock"):
@@ -312,55 +317,60 @@ def list_skus(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
         raise ServiceError("Freshness must be fresh or stale.", field="freshness")
     threshold = current_app.config["DROPDESK"].low_stock_threshold
     cutoffs = stale_before()
-    stale_row = case((_stale_condition(cutoffs), 1), else_=0)
-    available = func.sum(case((SupplierStock.status.in_(SELLABLE), func.coalesce(SupplierStock.on_hand, 0)), else_=0))
-    grouped = (
-        select(Product.id.label("product_id"), Product.sku.label("sku"), Product.name.label("name"),
-               func.coalesce(available, 0).label("available"),
-               func.min(confirmed_at()).label("oldest_confirmed"),
-               func.coalesce(func.max(stale_row), 1).label("any_stale"))
-        .select_from(Product)
-        .join(SupplierOffer, SupplierOffer.product_id == Product.id)
-        .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
-        .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
-                                       SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
-        .group_by(Product.id, Product.sku, Product.name)
-    )
+    query = (select(Product.id.label("product_id"), Product.sku.label("sku"), Product.name.label("name"),
+                    ProductStock.available.label("available"))
+             .join(ProductStock, ProductStock.product_id == Product.id))
     if filters.search:
         like = f"%{filters.search.strip().lower()}%"
-        grouped = grouped.where(func.lower(Product.sku).like(like) | func.lower(Product.name).like(like))
+        query = query.where(func.lower(Product.sku).like(like) | func.lower(Product.name).like(like))
     if filters.supplier:
-        grouped = grouped.where(Product.id.in_(
+        query = query.where(Product.id.in_(
             select(SupplierOffer.product_id).join(Supplier, Supplier.id == SupplierOffer.supplier_id)
             .where(Supplier.code == filters.supplier)))
-    totals = grouped.subquery()
-    sort_expr = {"sku": totals.c.sku, "available": totals.c.available,
-                 "confirmed": func.coalesce(totals.c.oldest_confirmed, literal(EPOCH))}[filters.sort]
-    query = select(totals, sort_expr.label("sort_value"))
     if filters.status == "out_of_stock":
-        query = query.where(totals.c.available <= 0)
+        query = query.where(ProductStock.available <= 0)
     elif filters.status == "low_stock":
-        query = query.where(totals.c.available > 0, totals.c.available < threshold)
+        query = query.where(ProductStock.available > 0, ProductStock.available < threshold)
     elif filters.status == "in_stock":
-        query = query.where(totals.c.available >= threshold)
+        query = query.where(ProductStock.available >= threshold)
     if filters.freshness:
-        query = query.where(totals.c.any_stale == (1 if filters.freshness == "stale" else 0))
-    page = keyset_page(query, sort_expr, totals.c.product_id, descending=filters.descending, after=filters.after,
+        stale = exists(_offer_rows().where(SupplierOffer.product_id == Product.id, _stale_condition(cutoffs)))
+        query = query.where(stale if filters.freshness == "stale" else ~stale)
+    if filters.sort == "confirmed":
+        oldest = (_offer_rows(SupplierOffer.product_id, func.min(confirmed_at()).label("oldest_confirmed"))
+                  .group_by(SupplierOffer.product_id).subquery())
+        sort_expr = func.coalesce(oldest.c.oldest_confirmed, literal(EPOCH))
+        query = query.outerjoin(oldest, oldest.c.product_id == Product.id)
+    else:
+        sort_expr = {"sku": Product.sku, "available": ProductStock.available}[filters.sort]
+    query = query.add_columns(sort_expr.label("sort_value"))
+    page = keyset_page(query, sort_expr, Product.id, descending=filters.descending, after=filters.after,
                        per_page=per_page, row_key=lambda row: (row.sort_value, row.product_id))
     figures: dict[int, list] = {row.product_id: [] for row in page.items}
+    freshness: dict[int, tuple] = {}
     if figures:
         for product_id, code, on_hand, status in db.session.execute(
-                select(SupplierOffer.product_id, Supplier.code, SupplierStock.on_hand, SupplierStock.status)
-                .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
-                .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
-                                               SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
+                _offer_rows(SupplierOffer.product_id, Supplier.code, SupplierStock.on_hand, SupplierStock.status)
                 .where(SupplierOffer.product_id.in_(figures)).order_by(Supplier.code)):
             figures[product_id].append((code, on_hand, status or "unknown"))
+        stale_row = case((_stale_condition(cutoffs), 1), else_=0)
+        freshness = {product_id: (oldest, any_stale) for product_id, oldest, any_stale in db.session.execute(
+            _offer_rows(SupplierOffer.product_id, func.min(confirmed_at()), func.max(stale_row))
+            .where(SupplierOffer.product_id.in_(figures)).group_by(SupplierOffer.product_id))}
     rows = [SkuRow(row.product_id, row.sku, row.name, int(row.available or 0),
                    unified_status(int(row.available or 0), threshold),
-                   _aware(row.oldest_confirmed),
-                   bool(row.any_stale), figures[row.product_id]) for row in page.items]
+                   _aware(freshness.get(row.product_id, (None, 1))[0]),
+                   bool(freshness.get(row.product_id, (None, 1))[1]), figures[row.product_id]) for row in page.items]
     return Page(items=rows, total=page.total, per_page=page.per_page, next_cursor=page.next_cursor, first=page.first)
+
+
+def _offer_rows(*columns):
+    """Each supplier offer with its supplier and (outer) stock row: what a product's figures are made of."""
+    return (select(*columns or (literal(1),))
+            .select_from(SupplierOffer)
+            .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
+            .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
+                                           SupplierStock.supplier_sku == SupplierOffer.supplier_sku)))
 
 
 def _as_datetime(value):

@@ -18,6 +18,7 @@ from app.domain.stock import ReportedStock, StockPlan, StoredStock, plan_stock_c
 from app.extensions import db
 from app.models import StockAlert, StockChange, Supplier, SupplierStock
 from app.models.stock import STOCK_SOURCES
+from app.services.stock_totals import refresh_product_totals
 
 log = logging.getLogger(__name__)
 CHUNK = 1000
@@ -136,28 +137,28 @@ def _driver_rows(statement) -> list[tuple]:
 
 def stored_stock(supplier_id: int) -> tuple[dict[str, StoredStock], dict[str, int]]:
     table = SupplierStock.__table__
-    rows = _driver_rows(select(table.c.id, table.c.supplier_sku, table.c.on_hand, table.c.status, table.c.reported_at,
-                               table.c.missing_runs).where(table.c.supplier_id == supplier_id))
-    # A full feed reads every stored row of the supplier: plain tuples, and reported_at read through the column
-    # type once per distinct value (a feed's rows share their timestamps). An aware time from the driver
-    # (PostgreSQL) is used as it comes: the plan only compares it, and aware times compare across zones.
+    rows = _driver_rows(select(table.c.supplier_sku, table.c.on_hand, table.c.status, table.c.reported_at,
+                               table.c.missing_runs, table.c.id).where(table.c.supplier_id == supplier_id))
+    # A full feed reads every stored row of the supplier, as plain tuples. PostgreSQL's driver hands back aware
+    # times, used as they come (the plan only compares them, and aware times compare across zones); SQLite's
+    # text is read through the column type once per distinct value (a feed's rows share their timestamps).
     dialect = db.session.get_bind().dialect
-    process = table.c.reported_at.type.dialect_impl(dialect).result_processor(dialect, None) or (lambda value: value)
-    memo: dict = {}
+    make = StoredStock._make
+    if dialect.name == "postgresql":
+        stored = {row[0]: make(row[:5]) for row in rows}
+    else:
+        process = table.c.reported_at.type.dialect_impl(dialect).result_processor(dialect, None) or (lambda v: v)
+        memo: dict = {None: None}
 
-    def to_time(value):
-        if value is None or getattr(value, "tzinfo", None) is not None:
-            return value
-        found = memo.get(value)
-        if found is None:
-            found = memo[value] = process(value)
-        return found
+        def to_time(value):
+            found = memo.get(value, memo)
+            if found is memo:
+                found = memo[value] = process(value)
+            return found
 
-    stored, ids = {}, {}
-    for row_id, sku, on_hand, status, reported_at, missing_runs in rows:
-        stored[sku] = StoredStock(sku, on_hand, status, to_time(reported_at), missing_runs)
-        ids[sku] = row_id
-    return stored, ids
+        stored = {sku: StoredStock(sku, on_hand, status, to_time(reported_at), missing_runs)
+                  for sku, on_hand, status, reported_at, missing_runs, _ in rows}
+    return stored, {row[0]: row[5] for row in rows}
 
 
 def plan_report(supplier: Supplier, reports: list[ReportedStock], *, full_feed: bool) -> tuple[StockPlan, dict, dict]:
@@ -237,6 +238,8 @@ def write_plan(supplier: Supplier, plan: StockPlan, ids: dict[str, int], reports
         {"supplier_id": supplier.id, "supplier_sku": a.supplier_sku, "kind": a.kind,
          "previous_on_hand": a.previous_on_hand, "new_on_hand": a.new_on_hand, "at": received}
         for a in plan.alerts))
+    if applied:
+        refresh_product_totals(supplier_id=supplier.id, supplier_skus=[c.supplier_sku for c in applied])
     result = ApplyResult(changed=len(applied), unchanged=plan.unchanged, stale_ignored=len(plan.changes) - len(applied),
                          marked_unknown=sum(1 for c in applied if c.new_status == "unknown"),
                          alerts=len(plan.alerts))

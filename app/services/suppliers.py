@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import Supplier, SupplierOffer, SupplierStock, SyncRun
 from app.models.types import utcnow
 from app.services import stock, supplier_health, sync
+from app.services.stock_totals import refresh_product_totals
 
 UNMAPPED_SHOWN = 50
 
@@ -76,6 +77,7 @@ def link_supplier_sku(code: str, supplier_sku: str, product_sku: str, cost: str,
     offer = SupplierOffer(supplier_id=supplier.id, product_id=product.id, supplier_sku=supplier_sku, cost=amount)
     db.session.add(offer)
     db.session.flush()
+    refresh_product_totals(product_ids=[product.id])
     audit.record(actor, "offer.linked", "supplier_offer", offer.id,
                  {"supplier_sku": (None, supplier_sku), "product": (None, product.sku), "cost": (None, str(amount))})
     db.session.commit()

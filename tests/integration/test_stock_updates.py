@@ -130,3 +130,37 @@ def test_stock_set_by_hand_is_logged_as_manual_and_audited(app):
     assert entry.changes == {"on_hand": [None, 7]} and entry.actor_label == "cli"
     refused = app.test_cli_runner().invoke(args=["stock", "set", "NOPE", "MUG-1", "7"])
     assert refused.exit_code == 1 and "No supplier NOPE" in refused.output
+
+
+def test_each_products_total_follows_every_stock_write_and_the_stock_page_sorts_by_it(app):
+    from decimal import Decimal
+
+    from app.models import Product, ProductStock, SupplierOffer
+    from app.services.stock import StockFilter, list_skus
+
+    acme, bolt = supplier("ACME"), supplier("BOLT")
+    mug, cap = Product(sku="MUG", name="Mug", price=Decimal("9")), Product(sku="CAP", name="Cap", price=Decimal("5"))
+    db.session.add_all([mug, cap])
+    db.session.flush()
+    db.session.add_all([SupplierOffer(supplier_id=acme.id, product_id=mug.id, supplier_sku="A-MUG", cost=Decimal("3")),
+                        SupplierOffer(supplier_id=bolt.id, product_id=mug.id, supplier_sku="B-MUG", cost=Decimal("3")),
+                        SupplierOffer(supplier_id=acme.id, product_id=cap.id, supplier_sku="A-CAP", cost=Decimal("2"))])
+    db.session.commit()
+    apply_stock_report(acme, feed(0, **{"A-MUG": 40, "A-CAP": 12}), source="full", received_at=T0, full_feed=True)
+    apply_stock_report(bolt, feed(0, **{"B-MUG": 5}), source="full", received_at=T0, full_feed=True)
+
+    def totals():
+        return dict(db.session.execute(select(Product.sku, ProductStock.available)
+                                       .join(ProductStock, ProductStock.product_id == Product.id)).all())
+
+    assert totals() == {"MUG": 45, "CAP": 12}
+    apply_stock_report(bolt, feed(5, **{"B-MUG": 0}), source="push", received_at=T0 + timedelta(minutes=5))
+    assert totals() == {"MUG": 40, "CAP": 12}  # out of stock counts nothing
+    apply_stock_report(acme, feed(10, **{"A-CAP": 50}), source="full", received_at=T0 + timedelta(minutes=10),
+                       full_feed=True)  # A-MUG left out once: still counted until it is unknown
+    assert totals() == {"MUG": 40, "CAP": 50}
+    page = list_skus(StockFilter(sort="available", descending=True))
+    assert [(row.sku, row.available, row.status) for row in page.items] == [("CAP", 50, "in_stock"), ("MUG", 40, "in_stock")]
+    assert [row.figures for row in page.items][1] == [("ACME", 40, "in_stock"), ("BOLT", 0, "out_of_stock")]
+    assert [row.sku for row in list_skus(StockFilter(status="in_stock", supplier="BOLT")).items] == ["MUG"]
+    assert list_skus(StockFilter(status="out_of_stock")).items == []

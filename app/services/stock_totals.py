@@ -1,0 +1,68 @@
+"""Units available per product across its suppliers (product_stock), kept current inside each stock write.
+
+The stock page lists one row per product, sorted and filtered by this total. Adding up every supplier's
+row per request stops being fast long before 200,000 supplier rows; recomputing only the products a write
+touched costs a few milliseconds for a delta and well under a second for a whole first feed.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from sqlalchemy import Integer, String, and_, any_, bindparam, case, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from app.extensions import db
+from app.models import ProductStock, SupplierOffer, SupplierStock
+from app.models.types import utcnow
+
+SELLABLE = ("in_stock", "low_stock")
+# Beyond this many SKUs a write recomputes every product of the supplier: one pass instead of a long id list.
+LISTED_SKUS_LIMIT = 5_000
+
+
+def _listed(column, values: Collection, kind):
+    """`column IN values` with the values bound as one parameter (an array on PostgreSQL, JSON on SQLite)."""
+    name = f"listed_{column.key}"
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(name, list(values), type_=ARRAY(kind)))
+    listed = func.json_each(bindparam(name, json.dumps(list(values)))).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+def refresh_product_totals(*, supplier_id: int | None = None, supplier_skus: Collection[str] | None = None,
+                           product_ids: Collection[int] | None = None) -> None:
+    """Recompute product_stock for the products concerned, inside the caller's transaction.
+
+    product_ids: those products; else supplier_id (+ supplier_skus): the products those supplier SKUs are
+    offered as, or every product of the supplier; else every product.
+    """
+    offered = select(SupplierOffer.product_id)
+    if product_ids is not None:
+        if not product_ids:
+            return
+        wanted = _listed(SupplierOffer.product_id, product_ids, Integer)
+    elif supplier_id is not None:
+        offered = offered.where(SupplierOffer.supplier_id == supplier_id)
+        if supplier_skus is not None:
+            if not supplier_skus:
+                return
+            if len(supplier_skus) <= LISTED_SKUS_LIMIT:
+                offered = offered.where(_listed(SupplierOffer.supplier_sku, supplier_skus, String))
+        wanted = SupplierOffer.product_id.in_(offered)
+    else:
+        wanted = literal(True)
+    available = func.coalesce(func.sum(case((SupplierStock.status.in_(SELLABLE), func.coalesce(SupplierStock.on_hand, 0)),
+                                            else_=0)), 0)
+    totals = (select(SupplierOffer.product_id, available, literal(utcnow(), ProductStock.updated_at.type))
+              .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
+                                             SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
+              .where(wanted)
+              .group_by(SupplierOffer.product_id))
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ProductStock)
+    upsert = insert.from_select(["product_id", "available", "updated_at"], totals)
+    db.session.execute(upsert.on_conflict_do_update(
+        index_elements=[ProductStock.product_id],
+        set_={"available": upsert.excluded.available, "updated_at": upsert.excluded.updated_at}))
