@@ -1,7 +1,7 @@
 """suppliers: when the last completed full feed confirmed the SKUs it listed
 
 Revision ID: 7d97460ac60a
-Revises: 152d54acfcd3
+Revises: c32fb12327f9
 Create Date: 2026-12-01 21:29:00.023900
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7d97460ac60a'
-down_revision = '152d54acfcd3'
+down_revision = 'c32fb12327f9'
 branch_labels = None
 depends_on = None
 
