@@ -22,6 +22,7 @@ class SupplierStock(db.Model):
     __table_args__ = (
         UniqueConstraint("supplier_id", "supplier_sku"),
         Index("ix_supplier_stock_status", "status"),
+        Index("ix_supplier_stock_supplier_sku_id", "supplier_sku", "id"),  # the By supplier list's default order
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -46,7 +46,7 @@ def index():
 @role_required("stock.view")
 def by_supplier():
     """One row per supplier SKU, mapped or not."""
-    args = list_args(*FILTERS, default_sort="sku")
+    args = list_args(*FILTERS, default_sort="supplier_sku")
     error, page = None, None
     try:
         page = stock.list_stock(_filter_from(args))
@@ -86,7 +86,7 @@ def sku(sku: str):
 @bp.post("/exports")
 @role_required("stock.export")
 def start_export():
-    args = list_args(*FILTERS, default_sort="sku")
+    args = list_args(*FILTERS, default_sort="supplier_sku")
     try:
         filters = _filter_from({**args, "after": ""})
         filters.validated()
