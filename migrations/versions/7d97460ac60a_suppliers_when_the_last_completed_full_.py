@@ -1,7 +1,7 @@
 """suppliers: when the last completed full feed confirmed the SKUs it listed
 
 Revision ID: 7d97460ac60a
-Revises: c32fb12327f9
+Revises: cc2c596ca01c
 Create Date: 2026-12-01 21:29:00.023900
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7d97460ac60a'
-down_revision = 'c32fb12327f9'
+down_revision = 'cc2c596ca01c'
 branch_labels = None
 depends_on = None
 
