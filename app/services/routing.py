@@ -36,7 +36,7 @@ from app.models import (
 )
 from app.models.types import utcnow
 from app.services import ServiceError, supplier_health
-from app.services.stock import freshness_budget
+from app.services.stock import aware, confirmed_at, freshness_budget
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,9 @@ def load_network(skus: Iterable[str], now: datetime | None = None) -> RoutingNet
             select(SupplierOffer, Product.sku).join(Product, Product.id == SupplierOffer.product_id)
             .where(Product.sku.in_(skus), Product.active.is_(True), SupplierOffer.active.is_(True))).tuples())
     available = available_to_promise((offer.supplier_id, offer.supplier_sku) for offer, _ in offers)
-    confirmed = dict(((row.supplier_id, row.supplier_sku), row.received_at) for row in db.session.execute(
-        select(SupplierStock.supplier_id, SupplierStock.supplier_sku, SupplierStock.received_at)
+    confirmed = dict(((row.supplier_id, row.supplier_sku), aware(row.confirmed_at)) for row in db.session.execute(
+        select(SupplierStock.supplier_id, SupplierStock.supplier_sku, confirmed_at().label("confirmed_at"))
+        .join(Supplier, Supplier.id == SupplierStock.supplier_id)
         .where(SupplierStock.supplier_id.in_({offer.supplier_id for offer, _ in offers} or {0}),
                SupplierStock.supplier_sku.in_({offer.supplier_sku for offer, _ in offers} or {""}))))
 

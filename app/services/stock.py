@@ -72,10 +72,10 @@ def confirmed_times(supplier_id: int, skus) -> dict[str, datetime | None]:
     rows = db.session.execute(select(SupplierStock.supplier_sku, confirmed_at().label("confirmed_at"))
                               .join(Supplier, Supplier.id == SupplierStock.supplier_id)
                               .where(SupplierStock.supplier_id == supplier_id, SupplierStock.supplier_sku.in_(list(skus))))
-    return {sku: _aware(confirmed) for sku, confirmed in rows}
+    return {sku: aware(confirmed) for sku, confirmed in rows}
 
 
-def _aware(value) -> datetime | None:
+def aware(value) -> datetime | None:
     """A time from an expression over UTCDateTime columns, which SQLite hands back as naive text."""
     if value is None:
         return None
@@ -172,7 +172,7 @@ def supplier_freshness(code: str | None = None) -> list[SupplierFreshness]:
     cutoffs = stale_before(now)
     result = []
     for code, name, status, skus, out, low, last in rows:
-        last = _aware(last)
+        last = aware(last)
         result.append(SupplierFreshness(code, name, status, skus, out or 0, low or 0, last,
                                         last is None or last < cutoffs[code]))
     return result
@@ -235,7 +235,7 @@ def sku_detail(sku: str) -> SkuDetail | None:
                                        SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
         .where(SupplierOffer.product_id == product.id).order_by(Supplier.code)).all()
     figures = [SupplierFigure(r.code, r.name, r.supplier_sku, r.on_hand, r.status or "unknown", r.reported_at,
-                              _aware(r.confirmed_at), r.cost, r.moq) for r in rows]
+                              aware(r.confirmed_at), r.cost, r.moq) for r in rows]
     keys = [(r.supplier_id, r.supplier_sku) for r in rows]
     codes = {r.supplier_id: r.code for r in rows}
     since = utcnow() - timedelta(days=HISTORY_DAYS)
@@ -360,7 +360,7 @@ def list_skus(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
             .where(SupplierOffer.product_id.in_(figures)).group_by(SupplierOffer.product_id))}
     rows = [SkuRow(row.product_id, row.sku, row.name, int(row.available or 0),
                    unified_status(int(row.available or 0), threshold),
-                   _aware(freshness.get(row.product_id, (None, 1))[0]),
+                   aware(freshness.get(row.product_id, (None, 1))[0]),
                    bool(freshness.get(row.product_id, (None, 1))[1]), figures[row.product_id]) for row in page.items]
     return Page(items=rows, total=page.total, per_page=page.per_page, next_cursor=page.next_cursor, first=page.first)
 
