@@ -362,7 +362,8 @@ def list_skus(filters: StockFilter, per_page: int = PER_PAGE) -> Page:
                    unified_status(int(row.available or 0), threshold),
                    aware(freshness.get(row.product_id, (None, 1))[0]),
                    bool(freshness.get(row.product_id, (None, 1))[1]), figures[row.product_id]) for row in page.items]
-    return Page(items=rows, total=page.total, per_page=page.per_page, next_cursor=page.next_cursor, first=page.first)
+    return Page(items=rows, total=page.total, per_page=page.per_page, next_cursor=page.next_cursor, first=page.first,
+                total_is_at_least=page.total_is_at_least)
 
 
 def _offer_rows(*columns):

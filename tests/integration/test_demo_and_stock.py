@@ -163,3 +163,15 @@ def test_sku_keyset_pages_cover_every_product_once(app):
                 break
             after = page.next_cursor
         assert len(seen) == len(set(seen)) == page.total == 2000, sort
+
+
+def test_a_long_list_counts_only_so_far_and_says_there_are_more(client, monkeypatch):
+    from app.services import paging
+
+    demo.seed()
+    monkeypatch.setattr(paging, "COUNT_LIMIT", 120)
+    page = list_stock(StockFilter(sort="supplier_sku"))
+    assert (page.total, page.total_is_at_least, len(page.items), page.has_next) == (120, True, 50, True)
+    assert list_stock(StockFilter(supplier="ACME", status="out_of_stock")).total_is_at_least is False  # a short list
+    login(client, "buyer@example.com", "dropdesk-demo")  # a demo login
+    assert "120+ stock rows" in client.get("/stock/by-supplier").text
