@@ -3,7 +3,7 @@
 usage: PYTHONPATH=. .venv/bin/python tests/bench/bench_ingest.py [--records 200000] [--only sqlite|postgresql]
 
 On PostgreSQL (BENCH_DATABASE_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/dropdesk_bench,
-created if missing and built by the migrations) and on SQLite (a temp file), a first full feed is
+created anew and built by the migrations) and on SQLite (a temp file), a first full feed is
 applied to empty stock, then a second full feed in which ~5% of the records changed, by:
 
   (a) Dropdesk: what a sync run does with a fetched full feed: normalize_feed on the JSON body (the sandbox
@@ -107,13 +107,13 @@ def make_feeds(records: int, seed: int = 20261124) -> Feeds:
 # --- the database -----------------------------------------------------------------------------
 
 def ensure_postgres_database(url: str) -> None:
-    """Create the bench database if missing, through a connection to the `postgres` database."""
+    """A new, empty bench database (dropped first if it exists), through a connection to `postgres`: the
+    migrations then build it from nothing, whatever an earlier run or branch left in it."""
     target = make_url(url)
     admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        exists = connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database})
-        if not exists:
-            connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
     admin.dispose()
 
 

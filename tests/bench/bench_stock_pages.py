@@ -3,7 +3,7 @@
 usage: PYTHONPATH=. .venv/bin/python tests/bench/bench_stock_pages.py [--rows 200000] [--only sqlite|postgresql]
 
 Builds the data on SQLite (a temp file) and on PostgreSQL (BENCH_DATABASE_URL, default the ingest bench's
-database, emptied first): 40,000 products each offered by 5 of 20 suppliers (--rows supplier stock rows).
+database, created anew): 40,000 products each offered by 5 of 20 suppliers (--rows supplier stock rows).
 Prints median times of
 
   Stock by supplier (one row per supplier SKU, by supplier SKU): the first page, a page near the end reached by
@@ -52,11 +52,9 @@ def median_seconds(action, repeat: int = 9) -> float:
 
 
 def build(app, rows: int) -> None:
-    from flask_migrate import downgrade, upgrade
+    from flask_migrate import upgrade
 
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            downgrade(revision="base")
         upgrade()
         rng, now = random.Random(20261201), datetime.now(timezone.utc)
         suppliers = [Supplier(code=f"S{i:02d}", name=f"Supplier {i}", warehouse_country="US", ships_to=["US"],
