@@ -85,9 +85,12 @@ def aware(value) -> datetime | None:
 def _stale_condition(cutoffs: dict[str, datetime]):
     """A supplier stock row (Supplier joined) whose figure was last confirmed before its supplier's cutoff."""
     ids = dict(db.session.execute(select(Supplier.code, Supplier.id)).all())
+    # One CASE picks the row's cutoff by its supplier: the confirmation time is computed once per row, not once per
+    # supplier (which made the stale filter on 200,000 rows several times slower).
+    cutoff = case({ids[code]: literal(moment, UTCDateTime()) for code, moment in cutoffs.items()},
+                  value=SupplierStock.supplier_id)
     confirmed = confirmed_at()
-    return or_(confirmed.is_(None), *[
-        and_(SupplierStock.supplier_id == ids[code], confirmed < cutoff) for code, cutoff in cutoffs.items()])
+    return or_(confirmed.is_(None), confirmed < cutoff)
 
 
 def _sort_expressions():
