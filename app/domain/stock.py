@@ -54,6 +54,20 @@ def unified_stock_level(
     return StockLevel(quantity, StockStatus.IN_STOCK)
 
 
+def available_to_promise(on_hand: int | None, reserved: int, status: str) -> int:
+    """What a supplier SKU can still promise: its last figure less what orders hold that the figure does not
+    reflect yet (invariant 2). Nothing when the supplier says it cannot sell; never below zero, though a newer
+    figure may fall below what is already held."""
+    if status not in SELLABLE_STATUSES or not on_hand:
+        return 0
+    return max(on_hand - reserved, 0)
+
+
+def report_reflects_confirmation(reported_at: datetime, confirmed_at: datetime | None) -> bool:
+    """A stock report accounts for an order once the supplier made it after confirming that order."""
+    return confirmed_at is not None and reported_at > confirmed_at
+
+
 # --- Applying a supplier's report to what is stored -------------------------------------------
 
 UNKNOWN = "unknown"  # a SKU that completed full feeds keep leaving out: we no longer know

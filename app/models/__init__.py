@@ -13,6 +13,7 @@ from app.models.channel import Channel
 from app.models.exceptions import ExceptionItem
 from app.models.inbound import InboundPayload
 from app.models.order import Order, OrderEvent, OrderLine
+from app.models.reservation import Reservation, ReservationEvent
 from app.models.routing import RoutingDecision, RoutingPreview
 from app.models.rules import RoutingRule, RuleSet
 from app.models.shipping import ShippingRate, ShippingService, ShippingSurcharge
@@ -23,7 +24,7 @@ from app.models.types import render_migration_type
 from app.models.user import User
 
 __all__ = ["render_migration_type", "AuditEntry", "Channel", "ExceptionItem", "InboundPayload", "Order", "OrderEvent", "OrderLine", "Product",
-           "ProductStock", "RoutingDecision", "RoutingPreview", "RoutingRule", "RuleSet", "ShippingRate", "ShippingService",
+           "ProductStock", "Reservation", "ReservationEvent", "RoutingDecision", "RoutingPreview", "RoutingRule", "RuleSet", "ShippingRate", "ShippingService",
            "ShippingSurcharge", "StockAlert", "StockChange", "Supplier", "SupplierOffer", "SupplierStock", "SyncRun", "User"]
 
 

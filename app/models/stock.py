@@ -33,6 +33,9 @@ class SupplierStock(db.Model):
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     missing_runs: Mapped[int] = mapped_column(default=0)  # completed full feeds in a row without this SKU
+    # Units held by reservations the supplier's figure does not reflect yet (app/services/inventory.py keeps it);
+    # available to promise = on_hand - reserved. A server default, so bulk writers need not name it.
+    reserved: Mapped[int] = mapped_column(server_default="0")
 
     supplier: Mapped[Supplier] = relationship()
 

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.domain.routing import Decision, parse_scenario, route_order
+from app.domain.stock import available_to_promise as stock_available_to_promise
 from app.extensions import db
 from app.models import (
     Order,
@@ -40,7 +41,6 @@ from app.services.stock import aware, confirmed_at, freshness_budget
 
 log = logging.getLogger(__name__)
 
-SELLABLE = ("in_stock", "low_stock")
 STALE_REASON = "stale_stock"
 
 
@@ -50,8 +50,8 @@ STALE_REASON = "stale_stock"
 def available_to_promise(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
     """What each (supplier id, supplier SKU) can still promise.
 
-    For now the last reported on-hand figure, 0 when the supplier reports the SKU as out,
-    discontinued or unknown. Reservations (invariant 2) are subtracted here once orders hold stock.
+    The last reported on-hand figure less the units orders hold that the figure does not reflect yet
+    (invariant 2; app/services/inventory.py), 0 when the supplier reports the SKU as out, discontinued or unknown.
     """
     wanted = set(keys)
     if not wanted:
@@ -59,13 +59,14 @@ def available_to_promise(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str
     supplier_ids = {supplier_id for supplier_id, _ in wanted}
     skus = {sku for _, sku in wanted}
     rows = db.session.execute(
-        select(SupplierStock.supplier_id, SupplierStock.supplier_sku, SupplierStock.on_hand, SupplierStock.status)
+        select(SupplierStock.supplier_id, SupplierStock.supplier_sku, SupplierStock.on_hand, SupplierStock.reserved,
+               SupplierStock.status)
         .where(SupplierStock.supplier_id.in_(supplier_ids), SupplierStock.supplier_sku.in_(skus)))
     available = {key: 0 for key in wanted}
-    for supplier_id, supplier_sku, on_hand, status in rows:
+    for supplier_id, supplier_sku, on_hand, reserved, status in rows:
         key = (supplier_id, supplier_sku)
-        if key in wanted and status in SELLABLE and on_hand:
-            available[key] = max(on_hand, 0)
+        if key in wanted:
+            available[key] = stock_available_to_promise(on_hand, reserved, status)
     return available
 
 

@@ -18,6 +18,7 @@ from app.domain.stock import ReportedStock, StockPlan, StoredStock, plan_stock_c
 from app.extensions import db
 from app.models import StockAlert, StockChange, Supplier, SupplierStock
 from app.models.stock import STOCK_SOURCES
+from app.services.inventory import has_confirmed_reservations, reflect_reports
 from app.services.stock_totals import refresh_product_totals
 
 log = logging.getLogger(__name__)
@@ -238,6 +239,8 @@ def write_plan(supplier: Supplier, plan: StockPlan, ids: dict[str, int], reports
         {"supplier_id": supplier.id, "supplier_sku": a.supplier_sku, "kind": a.kind,
          "previous_on_hand": a.previous_on_hand, "new_on_hand": a.new_on_hand, "at": received}
         for a in plan.alerts))
+    if has_confirmed_reservations(supplier.id):  # a report made after the supplier confirmed an order accounts for it
+        reflect_reports(supplier.id, {r.supplier_sku: r.reported_at for r in reports}, cause=f"{source} stock report")
     if applied:
         refresh_product_totals(supplier_id=supplier.id, supplier_skus=[c.supplier_sku for c in applied])
     result = ApplyResult(changed=len(applied), unchanged=plan.unchanged, stale_ignored=len(plan.changes) - len(applied),
