@@ -22,6 +22,7 @@ from app.models import Reservation, ReservationEvent, SupplierStock
 from app.models.reservation import COUNTING_STATES
 from app.models.types import utcnow
 from app.services import ServiceError
+from app.services.stock_totals import refresh_product_totals
 
 log = logging.getLogger(__name__)
 SELLABLE = tuple(str(status) for status in SELLABLE_STATUSES)
@@ -73,6 +74,7 @@ def reserve_plan(holds: Iterable[Hold], *, order_id: int | None, cause: str) -> 
             db.session.flush()
             db.session.add(ReservationEvent(reservation_id=reservation.id, kind="created", qty=hold.qty, cause=cause, at=now))
             ids[position] = reservation.id
+        _refresh_totals(holds)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -134,8 +136,18 @@ def _close(reservation_ids: Iterable[int], state: str, cause: str, at: datetime 
                            .values(reserved=SupplierStock.reserved - found.qty)
                            .execution_options(synchronize_session=False))
         db.session.add(ReservationEvent(reservation_id=reservation_id, kind=state, qty=found.qty, cause=cause, at=at))
+        _refresh_totals([Hold(found.supplier_id, found.supplier_sku, found.qty)])
         closed += 1
     return closed
+
+
+def _refresh_totals(holds: Iterable[Hold]) -> None:
+    """The stock page's per-product totals are what can be promised: they move with every reservation."""
+    by_supplier: dict[int, set[str]] = {}
+    for hold in holds:
+        by_supplier.setdefault(hold.supplier_id, set()).add(hold.supplier_sku)
+    for supplier_id, skus in by_supplier.items():
+        refresh_product_totals(supplier_id=supplier_id, supplier_skus=skus)
 
 
 def reflect_reports(supplier_id: int, reported_at_by_sku: Mapping[str, datetime], *, cause: str) -> int:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, case, exists, func, literal, or_, select
 
+from app.domain.stock import available_to_promise
 from app.extensions import db
 from app.models import Product, ProductStock, Supplier, SupplierOffer, SupplierStock
 from app.models.stock import STOCK_STATUSES
@@ -196,6 +197,7 @@ class SupplierFigure:
     supplier_name: str
     supplier_sku: str
     on_hand: int | None
+    reserved: int  # held by orders the supplier's figure does not reflect yet
     status: str
     reported_at: datetime | None
     confirmed_at: datetime | None
@@ -231,13 +233,15 @@ def sku_detail(sku: str) -> SkuDetail | None:
         return None
     rows = db.session.execute(
         select(Supplier.code, Supplier.name, SupplierOffer.supplier_sku, SupplierOffer.cost, SupplierOffer.moq,
-               SupplierOffer.supplier_id, SupplierStock.on_hand, SupplierStock.status, SupplierStock.reported_at,
+               SupplierOffer.supplier_id, SupplierStock.on_hand, SupplierStock.reserved, SupplierStock.status,
+               SupplierStock.reported_at,
                confirmed_at().label("confirmed_at"))
         .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
         .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,
                                        SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
         .where(SupplierOffer.product_id == product.id).order_by(Supplier.code)).all()
-    figures = [SupplierFigure(r.code, r.name, r.supplier_sku, r.on_hand, r.status or "unknown", r.reported_at,
+    figures = [SupplierFigure(r.code, r.name, r.supplier_sku, r.on_hand, r.reserved or 0, r.status or "unknown",
+                              r.reported_at,
                               aware(r.confirmed_at), r.cost, r.moq) for r in rows]
     keys = [(r.supplier_id, r.supplier_sku) for r in rows]
     codes = {r.supplier_id: r.code for r in rows}
@@ -256,7 +260,7 @@ def sku_detail(sku: str) -> SkuDetail | None:
     for figure in figures:  # the line ends at today's figure
         if figure.on_hand is not None:
             history[figure.supplier_code].append(HistoryPoint(utcnow(), figure.on_hand))
-    return SkuDetail(product, figures, sum(f.on_hand or 0 for f in figures if f.status in ("in_stock", "low_stock")),
+    return SkuDetail(product, figures, sum(available_to_promise(f.on_hand, f.reserved, f.status) for f in figures),
                      [(codes[c.supplier_id], c) for c in changes[:50]], history, since)
 
 

@@ -1,4 +1,5 @@
-"""Units available per product across its suppliers (product_stock), kept current inside each stock write.
+"""Units available to promise per product across its suppliers (product_stock), kept current inside each stock
+write and each reservation.
 
 The stock page lists one row per product, sorted and filtered by this total. Adding up every supplier's
 row per request stops being fast long before 200,000 supplier rows; recomputing only the products a write
@@ -53,7 +54,9 @@ def refresh_product_totals(*, supplier_id: int | None = None, supplier_skus: Col
         wanted = SupplierOffer.product_id.in_(offered)
     else:
         wanted = literal(True)
-    available = func.coalesce(func.sum(case((SupplierStock.status.in_(SELLABLE), func.coalesce(SupplierStock.on_hand, 0)),
+    # Each supplier's available to promise (on hand less what orders hold), as domain.stock.available_to_promise.
+    promisable = func.coalesce(SupplierStock.on_hand, 0) - SupplierStock.reserved
+    available = func.coalesce(func.sum(case((and_(SupplierStock.status.in_(SELLABLE), promisable > 0), promisable),
                                             else_=0)), 0)
     totals = (select(SupplierOffer.product_id, available, literal(utcnow(), ProductStock.updated_at.type))
               .outerjoin(SupplierStock, and_(SupplierStock.supplier_id == SupplierOffer.supplier_id,

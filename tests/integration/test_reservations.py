@@ -216,3 +216,31 @@ def test_interleaved_reports_reservations_confirmations_shipments_and_cancellati
             assert reserved(self.supplier, "SKU") == expected == held_units(self.supplier, "SKU")
 
     run_state_machine_as_test(ReservationLife, settings=settings(max_examples=25, stateful_step_count=15, deadline=None))
+
+
+def test_what_orders_hold_shows_on_the_stock_pages_and_leaves_the_total_available(client, make_user):
+    from decimal import Decimal
+
+    from app.models import Product, SupplierOffer
+    from app.services.stock import StockFilter, list_skus
+    from tests.helpers import login
+
+    supplier = stocked(**{"A-MUG": 40})
+    mug = Product(sku="MUG", name="Mug", price=Decimal("9"))
+    db.session.add(mug)
+    db.session.flush()
+    db.session.add(SupplierOffer(supplier_id=supplier.id, product_id=mug.id, supplier_sku="A-MUG", cost=Decimal("3")))
+    db.session.commit()
+    from app.services.stock_totals import refresh_product_totals
+
+    refresh_product_totals(product_ids=[mug.id])
+    db.session.commit()
+    [reservation_id] = inventory.reserve_plan([Hold(supplier.id, "A-MUG", 15)], order_id=None, cause="order 7")
+    assert [row.available for row in list_skus(StockFilter()).items] == [25]
+    make_user("support")
+    login(client, "support@example.com")
+    page = client.get("/stock/sku/MUG").text
+    assert "25 units available" in page and ">15</td>" in page
+    assert "15 reserved" in client.get("/stock/by-supplier?supplier=ACME").text
+    inventory.release([reservation_id], cause="order 7 cancelled")
+    assert [row.available for row in list_skus(StockFilter()).items] == [40]
