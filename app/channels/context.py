@@ -104,6 +104,17 @@ def load_payload(raw: str | bytes) -> Any:
     return json.loads(raw, parse_float=Decimal)
 
 
+def plain_payload(value: Any) -> Any:
+    """A payload read by load_payload, back in plain JSON types (fractions as floats) for json.dumps and pages."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: plain_payload(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_payload(item) for item in value]
+    return value
+
+
 def _is_sensitive(key: Any) -> bool:
     lowered = str(key).lower()
     return any(part in lowered for part in _MASKED_KEY_PARTS)

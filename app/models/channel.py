@@ -6,9 +6,8 @@ from datetime import datetime
 from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app import vault
 from app.extensions import db
-from app.models.types import UTCDateTime, utcnow
+from app.models.types import EncryptedCredentials, UTCDateTime, utcnow
 
 CHANNEL_KINDS = ("shopify", "woocommerce", "api", "csv")
 # Fields a channel may require on every order (or only on express orders) beyond CHANNELS.md's own checks.
@@ -17,7 +16,7 @@ REQUIRABLE_FIELDS = ("email", "ship_to.name", "ship_to.phone", "ship_to.postal_c
 CHANNEL_SECRETS = ("webhook_secret", "api_token", "api_key", "api_secret")
 
 
-class Channel(db.Model):
+class Channel(EncryptedCredentials, db.Model):
     __tablename__ = "channels"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,15 +35,6 @@ class Channel(db.Model):
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_poll_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    @property
-    def credentials(self) -> dict[str, str]:
-        """Decrypted secrets; only intake's checks and the pull call this, never pages or logs."""
-        return vault.decrypt(self.credentials_ciphertext) if self.credentials_ciphertext else {}
-
-    @credentials.setter
-    def credentials(self, value: dict[str, str]) -> None:
-        self.credentials_ciphertext = vault.encrypt(value) if value else None
 
     @property
     def credential_names(self) -> tuple[str, ...]:

@@ -10,12 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app import vault
 from app.extensions import db
-from app.models.types import Money, UTCDateTime, utcnow
+from app.models.types import EncryptedCredentials, Money, UTCDateTime, utcnow
 
 SUPPLIER_STATUSES = ("active", "paused")
 
 
-class Supplier(db.Model):
+class Supplier(EncryptedCredentials, db.Model):
     __tablename__ = "suppliers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,15 +50,6 @@ class Supplier(db.Model):
     # then, without rewriting the row of each SKU whose figure did not change.
     stock_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    @property
-    def credentials(self) -> dict[str, str]:
-        """Decrypted credentials; only connectors call this, never pages or logs."""
-        return vault.decrypt(self.credentials_ciphertext) if self.credentials_ciphertext else {}
-
-    @credentials.setter
-    def credentials(self, value: dict[str, str]) -> None:
-        self.credentials_ciphertext = vault.encrypt(value) if value else None
 
     @property
     def masked_credentials(self) -> dict[str, str]:

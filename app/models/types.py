@@ -7,6 +7,8 @@ from decimal import Decimal
 from sqlalchemy import DateTime, Numeric
 from sqlalchemy.types import TypeDecorator
 
+from app import vault
+
 CENT = Decimal("0.01")
 
 
@@ -60,3 +62,21 @@ def render_migration_type(kind: str, obj, _autogen_context):
     if kind == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+class EncryptedCredentials:
+    """For a model with a `credentials_ciphertext` column: its secrets, encrypted at rest (MultiFernet, app/vault).
+
+    Only the code that must use a secret reads `credentials` (connectors, intake's signature checks); pages and
+    logs never do.
+    """
+
+    credentials_ciphertext: str | None
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return vault.decrypt(self.credentials_ciphertext) if self.credentials_ciphertext else {}
+
+    @credentials.setter
+    def credentials(self, value: dict[str, str]) -> None:
+        self.credentials_ciphertext = vault.encrypt(value) if value else None

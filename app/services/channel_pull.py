@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select
 
 from app.channels.canonical import utc_timestamp
-from app.channels.context import load_payload
+from app.channels.context import load_payload, plain_payload
 from app.extensions import db
 from app.models import Channel
 from app.models.types import utcnow
@@ -84,7 +84,7 @@ def _fetch(channel: Channel, since, client: httpx.Client):
         for _ in range(MAX_PAGES):
             response = _get(channel, client, url, params, headers)
             for order in _document(channel, response).get("orders", []):
-                yield order, json.dumps(_plain(order))
+                yield order, json.dumps(plain_payload(order))
             next_url = response.links.get("next", {}).get("url")
             if not next_url:
                 return
@@ -97,7 +97,7 @@ def _fetch(channel: Channel, since, client: httpx.Client):
                                                "orderby": "modified", "order": "asc"}, {}, auth=auth)
         document = _document(channel, response)
         for order in document if isinstance(document, list) else []:
-            yield order, json.dumps(_plain(order))
+            yield order, json.dumps(plain_payload(order))
         if page >= int(response.headers.get("X-WP-TotalPages", "1") or 1):
             return
 
@@ -118,15 +118,3 @@ def _document(channel: Channel, response: httpx.Response):
     except ValueError:
         raise PullError(f"{channel.code}: the order API sent something that is not JSON") from None
 
-
-def _plain(value):
-    """Back to JSON text exactly: Decimals from exact parsing go out as numbers with their digits."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

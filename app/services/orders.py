@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from app.channels.context import load_payload, mask_payment_data
+from app.channels.context import load_payload, mask_payment_data, plain_payload
 from app.extensions import db
 from app.models import Channel, ExceptionItem, InboundPayload, Order, RoutingDecision, User
 from app.services import ServiceError, audit, intake
@@ -67,7 +67,7 @@ def order_detail(order_id: int) -> OrderDetail:
     received = None
     if payload is not None:
         try:
-            received = _plain(mask_payment_data(load_payload(payload.body)))
+            received = plain_payload(mask_payment_data(load_payload(payload.body)))
         except ValueError:
             received = payload.body[:2000]
     items = list(db.session.scalars(select(ExceptionItem).where(
@@ -190,14 +190,3 @@ def _line_of(path: str, lines: list[int]) -> int:
         return lines[min(index, len(lines) - 1)]
     return lines[0] if lines else 1
 
-
-def _plain(value):
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
