@@ -23,8 +23,9 @@ SELLABLE = ("in_stock", "low_stock")
 LISTED_SKUS_LIMIT = 5_000
 
 
-def _listed(column, values: Collection, kind):
-    """`column IN values` with the values bound as one parameter (an array on PostgreSQL, JSON on SQLite)."""
+def listed_in(column, values: Collection, kind):
+    """`column IN values` with the values bound as one parameter (an array on PostgreSQL, JSON on SQLite): one
+    statement however many values, instead of one per thousand."""
     name = f"listed_{column.key}"
     if db.session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(name, list(values), type_=ARRAY(kind)))
@@ -43,14 +44,14 @@ def refresh_product_totals(*, supplier_id: int | None = None, supplier_skus: Col
     if product_ids is not None:
         if not product_ids:
             return
-        wanted = _listed(SupplierOffer.product_id, product_ids, Integer)
+        wanted = listed_in(SupplierOffer.product_id, product_ids, Integer)
     elif supplier_id is not None:
         offered = offered.where(SupplierOffer.supplier_id == supplier_id)
         if supplier_skus is not None:
             if not supplier_skus:
                 return
             if len(supplier_skus) <= LISTED_SKUS_LIMIT:
-                offered = offered.where(_listed(SupplierOffer.supplier_sku, supplier_skus, String))
+                offered = offered.where(listed_in(SupplierOffer.supplier_sku, supplier_skus, String))
         wanted = SupplierOffer.product_id.in_(offered)
     else:
         wanted = literal(True)

@@ -1,7 +1,6 @@
 """Apply what a supplier reports to the stored stock: in bulk, only real changes, stale never over fresh."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,8 +9,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable
 
 from flask import current_app
-from sqlalchemy import Integer, and_, any_, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Integer, and_, bindparam, or_, select, update
 
 from app.domain.batching import collector_paused
 from app.domain.stock import ReportedStock, StockPlan, StoredStock, plan_stock_changes
@@ -19,7 +17,7 @@ from app.extensions import db
 from app.models import StockAlert, StockChange, Supplier, SupplierStock
 from app.models.stock import STOCK_SOURCES
 from app.services.inventory import has_confirmed_reservations, reflect_reports
-from app.services.stock_totals import refresh_product_totals
+from app.services.stock_totals import listed_in, refresh_product_totals
 
 log = logging.getLogger(__name__)
 CHUNK = 1000
@@ -170,24 +168,15 @@ def plan_report(supplier: Supplier, reports: list[ReportedStock], *, full_feed: 
 
 
 def confirm_received(row_ids: list[int], received_at: datetime) -> None:
-    """Mark stock rows as confirmed at received_at (their figure unchanged), in as few statements as the database allows.
+    """Mark stock rows as confirmed at received_at (their figure unchanged), in one statement.
 
-    A full feed confirms nearly every row of the supplier: one statement with the ids as an array (PostgreSQL)
-    or a JSON list (SQLite) instead of one statement per thousand SKUs.
+    A delta, push or live check confirms the unchanged SKUs it repeated this way; a full feed confirms through
+    the supplier instead (see write_plan).
     """
     table = SupplierStock.__table__
     fresher = or_(table.c.received_at.is_(None), table.c.received_at < received_at)
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        db.session.execute(table.update().where(table.c.id == any_(bindparam("row_ids", type_=ARRAY(Integer))), fresher)
-                           .values(received_at=received_at), {"row_ids": row_ids})
-    elif dialect == "sqlite":
-        listed = func.json_each(bindparam("row_ids")).table_valued("value")
-        db.session.execute(table.update().where(table.c.id.in_(select(listed.c.value)), fresher)
-                           .values(received_at=received_at), {"row_ids": json.dumps(row_ids)})
-    else:
-        for chunk in _chunks(row_ids):
-            db.session.execute(table.update().where(table.c.id.in_(chunk), fresher).values(received_at=received_at))
+    db.session.execute(table.update().where(listed_in(table.c.id, row_ids, Integer), fresher)
+                       .values(received_at=received_at))
 
 
 def write_plan(supplier: Supplier, plan: StockPlan, ids: dict[str, int], reports: list[ReportedStock], *,
