@@ -11,6 +11,7 @@ from app.models.audit import AuditEntry
 from app.models.catalog import Product, SupplierOffer
 from app.models.channel import Channel
 from app.models.exceptions import ExceptionItem
+from app.models.fulfilment import ChannelListing, SupplierOrder
 from app.models.inbound import InboundPayload
 from app.models.order import Order, OrderEvent, OrderLine
 from app.models.reservation import Reservation, ReservationEvent
@@ -23,9 +24,9 @@ from app.models.sync import SyncRun
 from app.models.types import render_migration_type
 from app.models.user import User
 
-__all__ = ["render_migration_type", "AuditEntry", "Channel", "ExceptionItem", "InboundPayload", "Order", "OrderEvent", "OrderLine", "Product",
+__all__ = ["render_migration_type", "AuditEntry", "Channel", "ChannelListing", "ExceptionItem", "InboundPayload", "Order", "OrderEvent", "OrderLine", "Product",
            "ProductStock", "Reservation", "ReservationEvent", "RoutingDecision", "RoutingPreview", "RoutingRule", "RuleSet", "ShippingRate", "ShippingService",
-           "ShippingSurcharge", "StockAlert", "StockChange", "Supplier", "SupplierOffer", "SupplierStock", "SyncRun", "User"]
+           "ShippingSurcharge", "StockAlert", "StockChange", "Supplier", "SupplierOffer", "SupplierOrder", "SupplierStock", "SyncRun", "User"]
 
 
 @event.listens_for(Engine, "connect")

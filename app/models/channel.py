@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -35,6 +36,11 @@ class Channel(EncryptedCredentials, db.Model):
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_poll_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # What the channel may sell (issue 6): floor(available-to-promise x ratio) - safety units, 0 delists.
+    publish_quantities: Mapped[bool] = mapped_column(default=True)
+    publish_ratio: Mapped[Decimal] = mapped_column(Numeric(4, 3), default=Decimal("0.9"))
+    publish_safety_units: Mapped[int] = mapped_column(default=0)
+    last_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def credential_names(self) -> tuple[str, ...]:

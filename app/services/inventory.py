@@ -36,6 +36,7 @@ class Hold:
     supplier_sku: str
     qty: int
     order_line_id: int | None = None
+    supplier_order_id: int | None = None  # the shipment carrying the line, once dispatch has made it
 
 
 class ReservationRefused(ServiceError):
@@ -69,7 +70,8 @@ def reserve_plan(holds: Iterable[Hold], *, order_id: int | None, cause: str) -> 
                 available = _available(hold.supplier_id, hold.supplier_sku)
                 raise ReservationRefused(hold, available)
             reservation = Reservation(supplier_id=hold.supplier_id, supplier_sku=hold.supplier_sku, qty=hold.qty,
-                                      order_id=order_id, order_line_id=hold.order_line_id, state="held", created_at=now)
+                                      order_id=order_id, order_line_id=hold.order_line_id, supplier_order_id=hold.supplier_order_id,
+                                      state="held", created_at=now)
             db.session.add(reservation)
             db.session.flush()
             db.session.add(ReservationEvent(reservation_id=reservation.id, kind="created", qty=hold.qty, cause=cause, at=now))
