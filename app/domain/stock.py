@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -61,6 +62,19 @@ def available_to_promise(on_hand: int | None, reserved: int, status: str) -> int
     if status not in SELLABLE_STATUSES or not on_hand:
         return 0
     return max(on_hand - reserved, 0)
+
+
+def wanted_quantity(atp_total: int, ratio: Decimal, safety_units: int) -> int:
+    """What a sales channel may sell of a product: floor(available to promise x ratio) less the safety units,
+    never below zero (zero delists it). The ratio keeps a margin for figures that are a few minutes old."""
+    if not Decimal(0) <= ratio <= Decimal(1):
+        raise ValueError(f"the ratio must be between 0 and 1 (got {ratio})")
+    if safety_units < 0:
+        raise ValueError(f"safety units must not be negative (got {safety_units})")
+    if atp_total <= 0:
+        return 0
+    share = int((Decimal(atp_total) * ratio).to_integral_value(rounding=ROUND_FLOOR))
+    return max(share - safety_units, 0)
 
 
 def report_reflects_confirmation(reported_at: datetime, confirmed_at: datetime | None) -> bool:
