@@ -1,6 +1,6 @@
 """Supplier adapters, one module per API style; parsing is delegated to app.domain.feeds.
 
-The entry points below are what the service layer calls. They build nothing from the database:
+The entry points below (and the order API's, in app.connectors.orders) are what the service layer calls. They build nothing from the database:
 the caller hands in a ConnectionSettings (credentials already decrypted) and stores what comes back.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +26,17 @@ from app.connectors.base import (
     RetryPolicy,
     TokenCache,
 )
-from app.connectors.http import SupplierHttp, timeout_seconds
+from app.connectors.http import DEFAULT_RETRY_POLICY, open_supplier_http
+from app.connectors.orders import (
+    Shipment,
+    SupplierOrderAnswer,
+    SupplierOrderRequest,
+    SupplierOrderStatus,
+    cancel_supplier_order,
+    place_supplier_order,
+    supplier_order_status,
+    supports_orders,
+)
 from app.connectors.push import (
     parse_push,
     push_secret,
@@ -45,16 +54,24 @@ __all__ = [
     "HttpExchange",
     "MemoryTokenCache",
     "RetryPolicy",
+    "Shipment",
+    "SupplierOrderAnswer",
+    "SupplierOrderRequest",
+    "SupplierOrderStatus",
     "TokenCache",
+    "cancel_supplier_order",
     "check_stock",
     "connector_for",
     "normalize_upload",
     "parse_push",
+    "place_supplier_order",
     "pull_stock",
     "push_secret",
     "push_signature_header",
     "sign_push",
+    "supplier_order_status",
     "supports_delta",
+    "supports_orders",
     "supports_realtime",
     "verify_push",
 ]
@@ -65,11 +82,6 @@ CONNECTORS: dict[str, Connector] = {
     connector.connection_type: connector
     for connector in (rest_json.CONNECTOR, csv_http.CONNECTOR, xml_http.CONNECTOR, upload.CONNECTOR, push.CONNECTOR)
 }
-
-DEFAULT_RETRY_POLICY = RetryPolicy()
-# Tokens outlive one pull but not the process; workers should pass a Redis-backed TokenCache.
-_PROCESS_TOKEN_CACHE = MemoryTokenCache()
-
 
 def connector_for(settings: ConnectionSettings) -> Connector:
     """The connector registered for the settings' connection type; ConnectorError("unsupported") if none."""
@@ -112,7 +124,7 @@ def pull_stock(
         _require_aware(since, "since")
     connector = connector_for(settings)
     started = time.monotonic()
-    with _supplier_http(settings, client, policy, sleep, token_cache, rng) as http:
+    with open_supplier_http(settings, client, policy, sleep, token_cache, rng) as http:
         pull = connector.pull_stock(settings, http, since=since, received_at=received_at)
     logger.info(
         "supplier_pull supplier=%s kind=%s pages=%s records=%s rejects=%s http_errors=%s ms=%s",
@@ -148,7 +160,7 @@ def check_stock(
     wanted = tuple(dict.fromkeys(sku for sku in skus if sku))
     if not wanted:
         return FeedPull("realtime", (), (), 0)
-    with _supplier_http(settings, client, policy, sleep, token_cache, rng) as http:
+    with open_supplier_http(settings, client, policy, sleep, token_cache, rng) as http:
         pull = connector.check_stock(settings, http, wanted, received_at=received_at)
     logger.info(
         "supplier_check supplier=%s skus=%s records=%s rejects=%s http_errors=%s",
@@ -159,34 +171,6 @@ def check_stock(
         pull.http_errors,
     )
     return pull
-
-
-@contextmanager
-def _supplier_http(
-    settings: ConnectionSettings,
-    client: httpx.Client | None,
-    policy: RetryPolicy,
-    sleep: Callable[[float], Any],
-    token_cache: TokenCache | None,
-    rng: random.Random | None,
-) -> Iterator[SupplierHttp]:
-    """The HTTP layer for one pull, on the caller's client or on one opened (and closed) here."""
-    owned = client is None
-    if client is None:
-        # Redirects are not followed: a custom API-key header would travel to wherever they point.
-        client = httpx.Client(timeout=timeout_seconds(settings), follow_redirects=False)
-    try:
-        yield SupplierHttp(
-            settings,
-            client=client,
-            policy=policy,
-            sleep=sleep,
-            rng=rng or random.Random(),
-            token_cache=token_cache if token_cache is not None else _PROCESS_TOKEN_CACHE,
-        )
-    finally:
-        if owned:
-            client.close()
 
 
 def _require_aware(instant: datetime, name: str) -> None:

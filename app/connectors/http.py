@@ -11,7 +11,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -25,6 +26,7 @@ from app.connectors.base import (
     ConnectorError,
     ErrorReason,
     HttpExchange,
+    MemoryTokenCache,
     RetryPolicy,
     TokenCache,
 )
@@ -38,6 +40,9 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 REFUSED_STATUSES = frozenset({401, 403})
 MASK = "***"
+DEFAULT_RETRY_POLICY = RetryPolicy()
+# Tokens outlive one pull but not the process; workers should pass a Redis-backed TokenCache.
+PROCESS_TOKEN_CACHE = MemoryTokenCache()
 
 Params = Sequence[tuple[str, str]]
 
@@ -152,9 +157,24 @@ class SupplierHttp:
         self.exchanges: list[HttpExchange] = []
         self.http_errors = 0
 
-    def get(self, url: str, params: Params = (), *, page: int | None = None) -> httpx.Response:
-        """An authenticated GET that succeeded (2xx), after any retries; ConnectorError otherwise."""
-        return self._send("GET", url, params=params, page=page, authenticated=True)
+    def get(
+        self, url: str, params: Params = (), *, page: int | None = None, answers: Collection[int] = ()
+    ) -> httpx.Response:
+        """An authenticated GET that succeeded (2xx), or answered with one of `answers`, after any retries;
+        ConnectorError otherwise."""
+        return self._send("GET", url, params=params, page=page, authenticated=True, answers=answers)
+
+    def post_json(
+        self, url: str, body: Any, *, idempotency_key: str | None, answers: Collection[int] = ()
+    ) -> httpx.Response:
+        """An authenticated JSON POST that succeeded (2xx) or answered with one of `answers`; ConnectorError otherwise.
+
+        It is retried like a GET, timeouts included: a POST that timed out may have been taken, so the
+        retry is only safe because every attempt carries the same Idempotency-Key (None only for calls
+        that change nothing the second time, such as a cancellation).
+        """
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
+        return self._send("POST", url, json_body=body, headers=headers, authenticated=True, answers=answers)
 
     def post_form(self, url: str, form: dict[str, str]) -> httpx.Response:
         """An unauthenticated form POST (the OAuth2 token request); any 4xx is an auth failure."""
@@ -171,15 +191,18 @@ class SupplierHttp:
         *,
         params: Params = (),
         form: dict[str, str] | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
         page: int | None = None,
         authenticated: bool,
+        answers: Collection[int] = (),
     ) -> httpx.Response:
         attempt = 0  # requests sent for this call, each recorded as an exchange
         failures = 0  # retryable failures so far, against policy.attempts
         token_refreshed = False
         while True:
             attempt += 1
-            request, shown_url = self._build(method, url, params, form, authenticated, page)
+            request, shown_url = self._build(method, url, params, form, json_body, headers, authenticated, page)
             started = time.monotonic()
             response: httpx.Response | None = None
             failure: ErrorReason
@@ -210,6 +233,10 @@ class SupplierHttp:
                     raise self._error(
                         "auth", f"{where} was refused: {detail}; check the connection's credentials", page
                     )
+                if status in answers:
+                    # An answer the caller reads itself (a supplier refusing an order is not a failed call).
+                    self.http_errors += failures
+                    return response
                 if status not in RETRYABLE_STATUSES:
                     raise self._error("http_status", f"{where} failed: {detail}", page)
                 failure = "http_status"
@@ -247,11 +274,13 @@ class SupplierHttp:
         url: str,
         params: Params,
         form: dict[str, str] | None,
+        json_body: Any,
+        extra_headers: dict[str, str] | None,
         authenticated: bool,
         page: int | None,
     ) -> tuple[httpx.Request, str]:
         """The request with credentials attached, and its URL as staff may see it."""
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(extra_headers or {})
         all_params = list(params)
         if authenticated:
             auth_headers, auth_params = self.auth.request_credentials(self)
@@ -272,6 +301,7 @@ class SupplierHttp:
                 method,
                 target,
                 data=form,
+                json=json_body,
                 headers=headers,
                 timeout=self.timeout,
             )
@@ -330,3 +360,31 @@ def timeout_seconds(settings: ConnectionSettings) -> float:
             "unsupported", f"{settings.supplier_code}: timeout_seconds must be a number of seconds in (0, 600]"
         )
     return float(raw)
+
+
+@contextmanager
+def open_supplier_http(
+    settings: ConnectionSettings,
+    client: httpx.Client | None,
+    policy: RetryPolicy,
+    sleep: Callable[[float], Any],
+    token_cache: TokenCache | None,
+    rng: random.Random | None,
+) -> Iterator[SupplierHttp]:
+    """The HTTP layer for one pull or call, on the caller's client or on one opened (and closed) here."""
+    owned = client is None
+    if client is None:
+        # Redirects are not followed: a custom API-key header would travel to wherever they point.
+        client = httpx.Client(timeout=timeout_seconds(settings), follow_redirects=False)
+    try:
+        yield SupplierHttp(
+            settings,
+            client=client,
+            policy=policy,
+            sleep=sleep,
+            rng=rng or random.Random(),
+            token_cache=token_cache if token_cache is not None else PROCESS_TOKEN_CACHE,
+        )
+    finally:
+        if owned:
+            client.close()
