@@ -52,6 +52,11 @@ def enqueue(job: str, *args, queue: str = DEFAULT, retries: int = 0, job_id: str
     return enqueued.id
 
 
+def runs_inline() -> bool:
+    """True when enqueue() runs the job at once in this process (the test app) instead of handing it to a worker."""
+    return not rq.get_queue(DEFAULT).is_async
+
+
 PENDING_FLAG_KEY = "dropdesk:pending-job:{}"
 
 
