@@ -12,6 +12,7 @@ from dataclasses import dataclass
 _CREDENTIAL_SALT = "dropdesk-sandbox-credentials"
 TIMEOUT_SECONDS = 10
 PAGE_SIZE = 100
+ORDERS_PATH = "/orders"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def sandbox_connection(code: str, base_url: str) -> tuple[str, dict, dict]:
     """(connection_type, options, mapping) that let a connector plus normalize_feed read this supplier.
 
     `base_url` is where the Dropdesk web app with SANDBOX on answers, e.g. http://127.0.0.1:5000.
-    Paths in the options are appended to options["base_url"]; token_url is absolute.
+    Paths in the options are appended to options["base_url"]; token_url is absolute. options["orders"]
+    says where its order API is (app.connectors.orders).
     """
     supplier = sandbox_supplier(code)
     root = base_url.rstrip("/")
@@ -92,7 +94,17 @@ def sandbox_connection(code: str, base_url: str) -> tuple[str, dict, dict]:
     }
     if supplier.auth_header:
         options["auth"]["header"] = supplier.auth_header
-    return _CONNECTIONS[supplier.style](supplier, root, options)
+    connection_type, options, mapping = _CONNECTIONS[supplier.style](supplier, root, options)
+    options["orders"] = _orders(supplier, root, options)
+    return connection_type, options, mapping
+
+
+def _orders(supplier: SandboxSupplier, root: str, options: dict) -> dict:
+    """Every sandbox supplier takes orders at <its base_url>/orders, with the auth of its stock API."""
+    orders: dict = {"path": ORDERS_PATH, "timeout_seconds": TIMEOUT_SECONDS}
+    if "base_url" not in options:  # it pushes its stock or sends files: only its order API is called
+        orders["base_url"] = f"{root}/sandbox/suppliers/{supplier.code}"
+    return orders
 
 
 def _page_json(supplier: SandboxSupplier, root: str, options: dict) -> tuple[str, dict, dict]:

@@ -37,11 +37,14 @@ def init_app(app: Flask) -> None:
         return
     from app.extensions import csrf
     from app.sandbox.storefront_routes import bp as storefront_bp
+    from app.sandbox.supplier_order_routes import bp as supplier_orders_bp
 
     csrf.exempt(bp)
     csrf.exempt(storefront_bp)
+    csrf.exempt(supplier_orders_bp)
     app.register_blueprint(bp)
     app.register_blueprint(storefront_bp)
+    app.register_blueprint(supplier_orders_bp)
 
 
 class BadSupplierRequest(ValueError):
