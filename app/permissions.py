@@ -28,7 +28,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "suppliers.sync": frozenset({"admin", "ops"}),
     "suppliers.manage": frozenset({"admin"}),
     "jobs.view": EVERYONE,
-    "exceptions.view": frozenset({"admin", "ops", "manager"}),
+    # Support reads the queue for the orders customers ask about; working items stays with ops.
+    "exceptions.view": frozenset({"admin", "ops", "manager", "support"}),
     "exceptions.work": frozenset({"admin", "ops"}),
     "alerts.view": EVERYONE,
     "users.manage": frozenset({"admin"}),
@@ -36,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "routing.manage": frozenset({"admin", "manager"}),
     "orders.view": frozenset({"admin", "ops", "support", "manager"}),
     "orders.upload": frozenset({"admin", "ops"}),
+    "orders.cancel": frozenset({"admin", "ops", "support"}),
     "channels.manage": frozenset({"admin"}),
 }
 
@@ -44,7 +46,7 @@ ROLE_HOME = {
     "admin": "admin.users_index",
     "ops": "exceptions.index",
     "buyer": "stock.index",
-    "support": "stock.index",
+    "support": "orders.index",
     "manager": "overview.index",
 }
 

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Numeric, and_, case, cast, extract, func, literal, or_, select, type_coerce
 
 from app.extensions import db
 from app.models import ExceptionItem, Supplier, User
 from app.models.exceptions import EXCEPTION_STATUSES
-from app.models.types import utcnow
+from app.models.types import Money, utcnow
 from app.services import ServiceError, audit, exceptions, sync
 from app.services.paging import Page, decode_cursor, encode_cursor, keyset_page
 
@@ -35,12 +35,45 @@ VALUE_PER_ORDER = Decimal("25")
 BASE_VALUE = Decimal("5")
 AGE_FILTERS = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 SORTS = ("impact", "-created", "created", "-value")
-# Saved views: a name and the filters it sets; "me" stands for whoever is signed in.
-SAVED_VIEWS = (
-    ("failed-intake", "Failed intake", {"kind": "intake_failed"}),
-    ("stockout-reroutes", "Stockout reroutes", {"kind": "stockout_reroute"}),
-    ("mine", "Mine", {"owner": "me"}),
-)
+# Kinds that belong together in one view: what waits on an order, what a supplier answered, what sync held.
+KIND_GROUPS = {
+    "orders": ("intake_failed", "unroutable", "stockout_reroute", "supplier_rejected", "supplier_timeout",
+               "reconciliation"),
+    "supplier_answers": ("supplier_rejected", "supplier_timeout"),
+    "sync": ("sync_failed", "feed_held", "push_failed"),
+}
+
+
+@dataclass(frozen=True)
+class SavedView:
+    """A named set of filters (and perhaps a sort); "me" stands for whoever is signed in."""
+
+    key: str
+    label: str
+    filters: dict[str, str]
+
+
+SAVED_VIEWS = {view.key: view for view in (
+    SavedView("failed-intake", "Failed intake", {"kind": "intake_failed"}),
+    SavedView("stockout-reroutes", "Stockout reroutes", {"kind": "stockout_reroute"}),
+    SavedView("supplier-answers", "Supplier refusals & timeouts", {"group": "supplier_answers"}),
+    SavedView("unroutable", "Unroutable", {"kind": "unroutable"}),
+    SavedView("orders-waiting", "Orders waiting on a person", {"group": "orders"}),
+    SavedView("sync-feeds", "Sync & feeds", {"group": "sync"}),
+    SavedView("failed-jobs", "Failed jobs", {"kind": "job_failed"}),
+    SavedView("late", "Past their SLA", {"late": "yes"}),
+    SavedView("oldest", "Oldest first", {"sort": "created"}),
+    SavedView("mine", "Mine", {"owner": "me"}),
+)}
+# Each role's views, in the order its people work them (ops: what holds orders up; support: the orders
+# customers ask about; managers and admins: what is late and what keeps stock figures from arriving).
+ROLE_VIEWS = {
+    "ops": ("failed-intake", "stockout-reroutes", "supplier-answers", "unroutable", "mine"),
+    "support": ("orders-waiting", "failed-intake", "mine"),
+    "manager": ("late", "orders-waiting", "sync-feeds", "oldest"),
+    "admin": ("sync-feeds", "failed-jobs", "late", "oldest", "mine"),
+    "buyer": (),
+}
 BULK_ACTIONS = ("assign", "retry", "resolve")
 MAX_BULK = 100
 
@@ -54,6 +87,8 @@ class QueueFilter:
     reason: str = ""
     owner: str = ""  # "me", "none", or a person's e-mail
     age: str = ""  # older than: 1h, 4h, 24h, 7d
+    group: str = ""  # one of KIND_GROUPS
+    late: str = ""  # "yes": past the SLA of its kind
     sort: str = "impact"
     after: str | None = None
     viewer_id: int | None = None
@@ -82,8 +117,14 @@ def impact_of(item: ExceptionItem, now: datetime) -> Decimal:
     return (stake * (1 + age_hours / sla_hours(item.kind))).quantize(Decimal("0.01"))
 
 
+def saved_views(role: str) -> list[SavedView]:
+    """The views a role sees beside "All open"."""
+    return [SAVED_VIEWS[key] for key in ROLE_VIEWS.get(role, ())]
+
+
 def saved_view_filters(view: str) -> dict[str, str]:
-    return next((dict(filters) for key, _, filters in SAVED_VIEWS if key == view), {})
+    """What a view sets (any view by its key, so a link shared across roles still works)."""
+    return dict(SAVED_VIEWS[view].filters) if view in SAVED_VIEWS else {}
 
 
 def list_items(filters: QueueFilter, per_page: int = 50, now: datetime | None = None) -> Page:
@@ -95,11 +136,13 @@ def list_items(filters: QueueFilter, per_page: int = 50, now: datetime | None = 
         raise ServiceError(f"Sort by one of {', '.join(SORTS)}.", field="sort")
     if filters.age and filters.age not in AGE_FILTERS:
         raise ServiceError(f"Age is one of {', '.join(AGE_FILTERS)}.", field="age")
+    if filters.group and filters.group not in KIND_GROUPS:
+        raise ServiceError(f"Group is one of {', '.join(KIND_GROUPS)}.", field="group")
     query = select(ExceptionItem, Supplier.code.label("supplier_code")) \
         .outerjoin(Supplier, Supplier.id == ExceptionItem.supplier_id)
-    query = _filtered(query, filters, now)
     if filters.sort == "impact":
         return _impact_page(query, filters, per_page, now)
+    query = _filtered(query, filters, now)
     column = {"created": ExceptionItem.created_at, "value": func.coalesce(ExceptionItem.order_value, 0)}[filters.sort.lstrip("-")]
     page = keyset_page(query.add_columns(column.label("sort_value")), column, ExceptionItem.id,
                        descending=filters.sort.startswith("-"), after=filters.after, per_page=per_page,
@@ -111,6 +154,8 @@ def list_items(filters: QueueFilter, per_page: int = 50, now: datetime | None = 
 def _filtered(query, filters: QueueFilter, now: datetime):
     if filters.kind:
         query = query.where(ExceptionItem.kind == filters.kind)
+    if filters.group:
+        query = query.where(ExceptionItem.kind.in_(KIND_GROUPS[filters.group]))
     if filters.status == "snoozed":
         query = query.where(ExceptionItem.status == "open", ExceptionItem.snoozed_until > now)
     elif filters.status == "open":
@@ -132,22 +177,52 @@ def _filtered(query, filters: QueueFilter, now: datetime):
         query = query.where(ExceptionItem.owner_id == select(User.id).where(User.email == filters.owner).scalar_subquery())
     if filters.age:
         query = query.where(ExceptionItem.created_at <= now - AGE_FILTERS[filters.age])
+    if filters.late:
+        query = query.where(_past_sla(now))
     return query
 
 
+def _past_sla(now: datetime):
+    """Opened longer ago than its kind's SLA: one cutoff per kind, so the index on created_at still serves."""
+    return or_(*(and_(ExceptionItem.kind == kind, ExceptionItem.created_at <= now - timedelta(hours=hours))
+                 for kind, hours in SLA_HOURS.items()),
+               and_(ExceptionItem.kind.not_in(SLA_HOURS),
+                    ExceptionItem.created_at <= now - timedelta(hours=DEFAULT_SLA_HOURS)))
+
+
+def impact_sql(now: datetime):
+    """impact_of as a SQL expression at a fixed `now`, rounded to cents like it (SQLite and PostgreSQL)."""
+    stake = (func.coalesce(ExceptionItem.order_value, 0)
+             + literal(VALUE_PER_ORDER, Money()) * func.coalesce(ExceptionItem.orders_affected, 0)
+             + literal(BASE_VALUE, Money()))
+    at = literal(now, ExceptionItem.created_at.type)
+    if db.session.get_bind().dialect.name == "postgresql":
+        age_seconds = extract("epoch", at - ExceptionItem.created_at)
+    else:
+        age_seconds = (func.julianday(at) - func.julianday(ExceptionItem.created_at)) * 86400
+    age_hours = case((age_seconds > 0, age_seconds), else_=0) / 3600
+    sla = case(SLA_HOURS, value=ExceptionItem.kind, else_=DEFAULT_SLA_HOURS)
+    return type_coerce(func.round(cast(stake * (1 + age_hours / sla), Numeric), 2), Numeric(14, 2))
+
+
 def _impact_page(query, filters: QueueFilter, per_page: int, now: datetime) -> Page:
-    # Impact moves with the clock, so it is computed here, not stored; an open queue is hundreds of
-    # items, not millions. The cursor is (impact, id) like every keyset page.
-    rows = sorted((_row(row, now) for row in db.session.execute(query)),
-                  key=lambda row: (row.impact, row.ExceptionItem.id), reverse=True)
-    total = len(rows)
+    # Impact moves with the clock, so it is computed, not stored: in SQL at one `now` per listing. The cursor
+    # carries that `now` with (impact, id), so the next page continues the same order instead of a later one.
+    after = None
     if filters.after:
         value, row_id = decode_cursor(filters.after)
-        value = Decimal(str(value))
-        rows = [row for row in rows if (row.impact, row.ExceptionItem.id) < (value, row_id)]
-    page, more = rows[:per_page], len(rows) > per_page
-    cursor = encode_cursor(page[-1].impact, page[-1].ExceptionItem.id) if more else None
-    return Page(items=page, total=total, per_page=per_page, next_cursor=cursor, first=not filters.after)
+        try:
+            now, after = datetime.fromisoformat(value["at"]), encode_cursor(Decimal(value["impact"]), row_id)
+        except (TypeError, KeyError, ValueError, ArithmeticError):
+            raise ServiceError("That page link is no longer valid; start again from the first page.",
+                               field="after") from None
+    impact = impact_sql(now)
+    page = keyset_page(_filtered(query, filters, now).add_columns(impact.label("sort_value")), impact,
+                       ExceptionItem.id, descending=True, after=after, per_page=per_page,
+                       row_key=lambda row: ({"at": now.isoformat(), "impact": str(row.sort_value)},
+                                            row.ExceptionItem.id))
+    return Page(items=[_row(row, now) for row in page.items], total=page.total, per_page=page.per_page,
+                next_cursor=page.next_cursor, first=page.first, total_is_at_least=page.total_is_at_least)
 
 
 def _row(row, now: datetime) -> QueueRow:
@@ -168,14 +243,15 @@ def queue_row(item_id: int, now: datetime | None = None) -> QueueRow:
     return _row(row, now or utcnow())
 
 
-def view_counts(viewer_id: int | None, now: datetime | None = None) -> dict[str, int]:
-    """Open (not snoozed) items per saved view, for the badges beside the view links."""
+def view_counts(viewer_id: int | None, role: str, now: datetime | None = None) -> dict[str, int]:
+    """Open (not snoozed) items per saved view of `role`, for the badges beside the view links."""
     now = now or utcnow()
     counts = {}
-    for key, _, view in SAVED_VIEWS:
+    for view in saved_views(role):
+        filters = {name: value for name, value in view.filters.items() if name != "sort"}
         query = _filtered(select(func.count()).select_from(ExceptionItem),
-                          QueueFilter(status="open", viewer_id=viewer_id, **view), now)
-        counts[key] = db.session.scalar(query)
+                          QueueFilter(status="open", viewer_id=viewer_id, **filters), now)
+        counts[view.key] = db.session.scalar(query)
     return counts
 
 
@@ -211,13 +287,33 @@ def _get(item_id: int) -> ExceptionItem:
     return item
 
 
-def retry(item_id: int, actor) -> str:
-    """Retry what failed (a supplier sync) in the background; the item closes when the run succeeds."""
+@dataclass(frozen=True)
+class Retried:
+    """What a retry did: a background run to follow (job_id), or a replay done at once (message, closed)."""
+
+    message: str
+    job_id: str | None = None
+    ok: bool = True
+    closed: bool = False
+
+
+def retry(item_id: int, actor) -> Retried:
+    """Retry what failed: a failed intake is replayed as it stands (the same checks, the channel's aliases and
+    the fixes saved so far); a failed sync runs again in the background and the item closes when it succeeds."""
+    from app.services import intake
+
     item = _get(item_id)
+    if item.kind == "intake_failed":
+        outcome = intake.replay(item.id, actor)
+        if outcome.status == "accepted":
+            return Retried(f"Replayed: order accepted ({outcome.order.label}).", closed=True)
+        reasons = ", ".join(error.reason for error in outcome.errors) or outcome.status
+        return Retried(f"Replayed: still held ({reasons}).", ok=False)
     if item.kind != "sync_failed" or item.supplier is None:
-        raise ServiceError("Only a failed sync can be retried from here.")
+        raise ServiceError("Only a failed intake or a failed sync can be replayed or retried from here.")
     item.history = [*item.history, exceptions.history_entry(actor.email, "retry requested")]
-    return sync.start_sync_now(item.supplier.code, actor)  # commits the history line with its audit entry
+    job_id = sync.start_sync_now(item.supplier.code, actor)  # commits the history line with its audit entry
+    return Retried("Sync retry started.", job_id=job_id)
 
 
 def close(item_id: int, note: str, actor, *, status: str = "resolved") -> ExceptionItem:
@@ -310,23 +406,10 @@ def bulk_act(action: str, ids: list[int], actor: User, note: str = "") -> list[B
                 close(item.id, note, actor)
                 message = "resolved"
             else:
-                message = _retry_one(item.id, actor)
+                retried = retry(item.id, actor)
+                message = retried.message[0].lower() + retried.message[1:].rstrip(".")
             results.append(BulkResult(item.id, True, message))
         except ServiceError as problem:
             db.session.rollback()
             results.append(BulkResult(item.id, False, problem.message))
     return results
-
-
-def _retry_one(item_id: int, actor: User) -> str:
-    from app.services import intake
-
-    item = _get(item_id)
-    if item.kind == "intake_failed":
-        outcome = intake.replay(item.id, actor)
-        return "replayed: order accepted" if outcome.status == "accepted" else \
-            f"replayed: still held ({', '.join(e.reason for e in outcome.errors) or outcome.status})"
-    retry(item_id, actor)
-    return "sync retry started"
-
-

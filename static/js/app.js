@@ -52,7 +52,8 @@
     showToast("Dropdesk cannot be reached. Check your connection and try again.", "error");
   });
 
-  // Exception queue: j/k move between items, a assigns to me, r replays (or retries), o/Enter opens,
+  // Exception queue: j/k move between items, a assigns to me, r replays as it stands (or retries a sync),
+  // e opens the fix-and-replay form, o/Enter opens,
   // x selects for a bulk action, ? lists the keys. The current item survives htmx swaps by its id.
   var currentItem = null;
   function queueItems() { return Array.prototype.slice.call(document.querySelectorAll(".exception-item[data-item]")); }
@@ -70,10 +71,11 @@
     var index = items.findIndex(function (el) { return el.id === currentItem; });
     selectItem(items[Math.max(0, Math.min(items.length - 1, index < 0 ? 0 : index + step))]);
   }
-  function itemAction(name) {
+  function itemAction(name, missing) {
     var item = currentItem && document.getElementById(currentItem);
     var control = item && item.querySelector("[data-shortcut=" + name + "]");
     if (control) control.click();
+    else if (item && missing) showToast(missing, "warning");
   }
   function showHelp() {
     var help = document.getElementById("shortcut-help");
@@ -88,7 +90,9 @@
   });
   var queueKeys = {
     j: function () { moveItem(1); }, k: function () { moveItem(-1); },
-    a: function () { itemAction("assign"); }, r: function () { itemAction("replay"); },
+    a: function () { itemAction("assign"); },
+    r: function () { itemAction("replay", "Nothing to replay or retry here: open the item (o) to see what it needs."); },
+    e: function () { itemAction("fix"); },
     o: function () { var item = currentItem && document.getElementById(currentItem); var link = item && item.querySelector(".item-link"); if (link) link.click(); },
     x: function () { var item = currentItem && document.getElementById(currentItem); var box = item && item.querySelector(".bulk-select"); if (box) box.checked = !box.checked; },
     "?": showHelp

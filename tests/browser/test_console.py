@@ -10,10 +10,10 @@ NAV = {
               "Audit log"],
     "ops": ["Exceptions", "Orders", "Overview", "Stock", "Alerts", "Suppliers"],
     "buyer": ["Overview", "Stock", "Alerts", "Suppliers"],
-    "support": ["Orders", "Overview", "Stock", "Alerts"],
+    "support": ["Exceptions", "Orders", "Overview", "Stock", "Alerts"],
     "manager": ["Exceptions", "Orders", "Overview", "Stock", "Alerts", "Suppliers", "Routing rules", "Audit log"],
 }
-HOME = {"admin": "/admin/users", "ops": "/exceptions", "buyer": "/stock", "support": "/stock", "manager": "/overview"}
+HOME = {"admin": "/admin/users", "ops": "/exceptions", "buyer": "/stock", "support": "/orders", "manager": "/overview"}
 
 
 def sign_in(page, role):

@@ -11,7 +11,7 @@ from tests.helpers import TEST_PASSWORD, csrf_token_from, login
 
 
 def test_each_role_lands_on_its_home_page_after_signing_in(client, make_user):
-    homes = {"admin": "/admin/users", "ops": "/exceptions", "buyer": "/stock", "support": "/stock", "manager": "/overview"}
+    homes = {"admin": "/admin/users", "ops": "/exceptions", "buyer": "/stock", "support": "/orders", "manager": "/overview"}
     for role, home in homes.items():
         make_user(role)
         response = login(client, f"{role}@example.com")

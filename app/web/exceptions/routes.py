@@ -13,7 +13,7 @@ from app.web.jobs.routes import job_progress_response
 from app.web.listing import list_args, url_with
 
 bp = Blueprint("exceptions", __name__, url_prefix="/exceptions")
-FILTERS = ("kind", "status", "supplier", "channel", "reason", "owner", "age", "view")
+FILTERS = ("kind", "status", "supplier", "channel", "reason", "owner", "age", "group", "late", "view")
 SHIP_TO_FIELDS = ("name", "company", "address1", "address2", "city", "region", "postal_code", "country", "phone")
 
 
@@ -22,7 +22,8 @@ def _queue_args() -> dict[str, str]:
     if "status" not in request.args:
         args["status"] = "open"
     for name, value in exception_queue.saved_view_filters(args["view"]).items():
-        args[name] = args[name] or value
+        if not request.args.get(name):  # what the URL says wins over the view (a view's sort too)
+            args[name] = value
     return args
 
 
@@ -31,14 +32,16 @@ def _queue_context(args: dict[str, str]) -> dict:
     try:
         page = exception_queue.list_items(exception_queue.QueueFilter(
             kind=args["kind"], status=args["status"], supplier=args["supplier"], channel=args["channel"],
-            reason=args["reason"], owner=args["owner"], age=args["age"], sort=args["sort"],
+            reason=args["reason"], owner=args["owner"], age=args["age"], group=args["group"], late=args["late"],
+            sort=args["sort"],
             after=args["after"] or None, viewer_id=current_user.id))
     except ServiceError as problem:
         error = problem.message
     return dict(page=page, error=error, args=args, url_with=url_with, kinds=exception_queue.KIND_LABELS,
                 statuses=(*EXCEPTION_STATUSES, "snoozed"), supplier_codes=stock.supplier_codes(),
                 channel_codes=exception_queue.channel_codes(), reason_codes=exception_queue.reason_codes(),
-                saved_views=exception_queue.SAVED_VIEWS, view_counts=exception_queue.view_counts(current_user.id),
+                saved_views=exception_queue.saved_views(current_user.role),
+                view_counts=exception_queue.view_counts(current_user.id, current_user.role),
                 age_filters=exception_queue.AGE_FILTERS, people=users.active_emails())
 
 
@@ -70,11 +73,20 @@ def show(item_id: int):
 @bp.post("/<int:item_id>/retry")
 @role_required("exceptions.work")
 def retry(item_id: int):
+    """`r` in the queue: a failed intake replayed as it stands (answered at once, the item swapped in place),
+    a failed sync run again (its progress shown under the item)."""
     try:
-        job_id = exception_queue.retry(item_id, actor=current_user)
+        retried = exception_queue.retry(item_id, actor=current_user)
     except ServiceError as problem:
         abort(422, problem.message)
-    return job_progress_response("exceptions/index.html", "retry_progress", queues.job_status(job_id), item_id=item_id)
+    if retried.job_id:
+        return job_progress_response("exceptions/index.html", "retry_progress", queues.job_status(retried.job_id),
+                                     item_id=item_id)
+    flash(retried.message, "success" if retried.ok else "warning")
+    item = exception_queue.get_item(item_id)
+    if retried.closed:
+        return trigger(render_fragment("exceptions/index.html", "closed_item", item=item), "exceptions-changed")
+    return trigger(_item_fragment(item), "exceptions-changed")
 
 
 @bp.post("/<int:item_id>/replay")
