@@ -21,6 +21,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("requeue_forgotten_channel_payloads", every=120),
     Periodic("schedule_channel_pulls", every=300),
     Periodic("place_sandbox_orders", every=60),  # does nothing unless SANDBOX is on
+    Periodic("schedule_channel_publishing", every=60),
 )
 
 

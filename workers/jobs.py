@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from app import queues
-from app.services import channel_pull, exports, intake, pushes, routing_preview, sync, system
+from app.services import channel_publish, channel_pull, exports, intake, pushes, routing_preview, sync, system
 from app.services.stock import StockFilter
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ def sync_supplier(supplier_id: int, kind: str | None = None, trigger: str = "sch
     run = sync.run_sync(supplier_id, kind=kind, trigger=trigger, progress=queues.report_progress)
     if run is None:
         return {"message": "Another sync of this supplier is running; this one was skipped."}
+    if run.changed:
+        channel_publish.publish_soon()
     return {"message": f"Run {run.id}: {run.outcome}, {run.changed:,} changed of {run.records_seen:,}.", "run": run.id}
 
 
@@ -36,6 +38,8 @@ def schedule_stock_syncs() -> int:
 def process_supplier_push(payload_id: int) -> dict:
     """Apply one stored supplier push."""
     run = pushes.process_push(payload_id)
+    if run is not None and run.changed:
+        channel_publish.publish_soon()
     return {"message": "Already processed." if run is None else f"Push applied: {run.outcome}, {run.changed} changed."}
 
 
@@ -67,6 +71,29 @@ def schedule_channel_pulls() -> int:
 def pull_channel_orders(channel_id: int) -> dict:
     """Ask one channel for the orders changed since the newest seen; take in what the webhooks missed."""
     return channel_pull.pull_channel(channel_id)
+
+
+# --- channel publishing: quantities and tracking told to the sales channels --------------------------
+
+
+def publish_channel_quantities(channel_id: int) -> dict:
+    """Send one channel the quantities that changed; a channel that cannot be reached fails the job, to be retried."""
+    queues.job_started(channel_publish.PUBLISH_FLAG.format(channel_id))
+    report = channel_publish.publish_channel_quantities(channel_id)
+    if report.retry:
+        raise channel_publish.PublishFailed(report.message)
+    return report.as_job_result()
+
+
+def schedule_channel_publishing() -> int:
+    """Every minute: one publishing job per channel that publishes, unless one is already waiting."""
+    return channel_publish.publish_soon()
+
+
+def push_tracking_to_channel(supplier_order_id: int) -> dict:
+    """Tell the order's channel one shipment's tracking (once)."""
+    pushed = channel_publish.push_tracking(supplier_order_id)
+    return {"message": "Tracking sent to the channel." if pushed else "Nothing to send.", "pushed": pushed}
 
 
 def place_sandbox_orders() -> int:

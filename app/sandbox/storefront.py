@@ -1,5 +1,6 @@
 """The simulated storefronts (a Shopify shop and a WooCommerce store): they take orders for the demo
-catalogue, send signed webhooks for them to this console, and answer the console's reconciliation pulls.
+catalogue, send signed webhooks for them to this console, answer the console's reconciliation pulls, and
+keep what the console publishes to them (quantities, listings, tracking per order).
 
 Orders live in Redis so every web worker sees the same shop. Shapes follow the channels' own REST
 resources (Shopify's order object with ids beyond 2**53, WooCommerce's v3 order).
@@ -129,7 +130,8 @@ def orders_changed_since(kind: str, since: datetime | None) -> list[dict]:
 
 
 def reset(kind: str) -> None:
-    _redis().delete(*(KEY.format(kind=kind, part=part) for part in ("orders", "changed", "number")))
+    _redis().delete(*(KEY.format(kind=kind, part=part) for part in ("orders", "changed", "number", "inventory",
+                                                                     "fulfilments", "fulfilment_number", "down")))
 
 
 def rate() -> int:
@@ -140,6 +142,61 @@ def rate() -> int:
 def set_rate(orders_per_minute: int) -> int:
     _redis().set(KEY.format(kind="all", part="rate"), max(0, min(600, int(orders_per_minute))))
     return rate()
+
+
+# --- what the console tells the shop: quantities, listings, tracking ----------------------------------
+
+
+def is_down(kind: str) -> bool:
+    """Control for tests and the demo: a shop that is down answers its API with 503."""
+    return bool(_redis().exists(KEY.format(kind=kind, part="down")))
+
+
+def set_down(kind: str, down: bool) -> bool:
+    if down:
+        _redis().set(KEY.format(kind=kind, part="down"), "1")
+    else:
+        _redis().delete(KEY.format(kind=kind, part="down"))
+    return is_down(kind)
+
+
+def record_inventory(kind: str, sku: str, *, available: int | None = None, listed: bool | None = None,
+                     location_id=None) -> dict:
+    """One product's level and listing as the shop holds them; `updates` counts the calls that touched it."""
+    redis, key = _redis(), KEY.format(kind=kind, part="inventory")
+    raw = redis.hget(key, sku)
+    level = json.loads(raw) if raw else {"sku": sku, "available": None, "listed": True, "updates": 0}
+    if available is not None:
+        level["available"] = int(available)
+    if listed is not None:
+        level["listed"] = bool(listed)
+    if location_id is not None:
+        level["location_id"] = location_id
+    level["updates"] += 1
+    level["updated_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+    redis.hset(key, sku, json.dumps(level))
+    return level
+
+
+def inventory(kind: str) -> dict[str, dict]:
+    return {sku.decode(): json.loads(raw) for sku, raw in _redis().hgetall(KEY.format(kind=kind, part="inventory")).items()}
+
+
+def add_fulfilment(kind: str, order_id: str, tracking: dict) -> tuple[dict, bool]:
+    """Record a shipment's tracking on an order; the same tracking number again returns the first (False)."""
+    redis, key = _redis(), KEY.format(kind=kind, part="fulfilments")
+    known = fulfilments(kind, order_id)
+    for fulfilment in known:
+        if tracking.get("tracking_number") and fulfilment.get("tracking_number") == tracking.get("tracking_number"):
+            return fulfilment, False
+    fulfilment = {**tracking, "id": int(redis.incr(KEY.format(kind=kind, part="fulfilment_number"))), "order_id": order_id, "created_at": datetime.now(UTC).replace(microsecond=0).isoformat()}
+    redis.hset(key, str(order_id), json.dumps([*known, fulfilment]))
+    return fulfilment, True
+
+
+def fulfilments(kind: str, order_id: str) -> list[dict]:
+    raw = _redis().hget(KEY.format(kind=kind, part="fulfilments"), str(order_id))
+    return json.loads(raw) if raw else []
 
 
 # --- what the shop does ---------------------------------------------------------------------------

@@ -16,10 +16,9 @@ from app.extensions import db
 from app.models import Channel
 from app.models.types import utcnow
 from app.services import intake
+from app.services.channel_http import OUTBOUND_KINDS, TIMEOUT, channel_api, new_client
 
 log = logging.getLogger(__name__)
-SHOPIFY_API_VERSION = "2024-10"
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_PAGES = 20
 FIRST_LOOK_BACK = timedelta(days=1)
 # Changes are asked for from a little before the newest one seen: a clock skew or a change committed
@@ -33,18 +32,18 @@ class PullError(RuntimeError):
 
 def pullable_channel_ids() -> list[int]:
     return list(db.session.scalars(select(Channel.id).where(Channel.active.is_(True), Channel.base_url.is_not(None),
-                                                            Channel.kind.in_(("shopify", "woocommerce")))
+                                                            Channel.kind.in_(OUTBOUND_KINDS))
                                    .order_by(Channel.id)))
 
 
 def pull_channel(channel_id: int, client: httpx.Client | None = None) -> dict:
     """Pull one channel's changed orders and take in the ones not seen; returns counts for the job."""
     channel = db.session.get(Channel, channel_id)
-    if channel is None or not channel.base_url:
+    if channel is None or channel_api(channel) is None:
         return {"message": "Nothing to pull.", "new": 0}
     since = (channel.last_seen_at - OVERLAP) if channel.last_seen_at else utcnow() - FIRST_LOOK_BACK
     owned = client is None
-    client = client or httpx.Client(timeout=TIMEOUT)
+    client = client or new_client()
     try:
         orders = list(_fetch(channel, since, client))
     except PullError as error:
@@ -74,13 +73,12 @@ def pull_channel(channel_id: int, client: httpx.Client | None = None) -> dict:
 
 
 def _fetch(channel: Channel, since, client: httpx.Client):
-    credentials = channel.credentials
-    base = channel.base_url.rstrip("/")
+    api = channel_api(channel)
+    headers, auth = api.headers, api.auth
     stamp = since.replace(microsecond=0).isoformat().replace("+00:00", "Z")
     if channel.kind == "shopify":
-        url = f"{base}/admin/api/{SHOPIFY_API_VERSION}/orders.json"
+        url = api.url("/orders.json")
         params: dict | None = {"updated_at_min": stamp, "status": "any", "limit": 250}
-        headers = {"X-Shopify-Access-Token": credentials.get("api_token", "")}
         for _ in range(MAX_PAGES):
             response = _get(channel, client, url, params, headers)
             for order in _document(channel, response).get("orders", []):
@@ -90,8 +88,7 @@ def _fetch(channel: Channel, since, client: httpx.Client):
                 return
             url, params = next_url, None
         return
-    url = f"{base}/wp-json/wc/v3/orders"
-    auth = (credentials.get("api_key", ""), credentials.get("api_secret", ""))
+    url = api.url("/orders")
     for page in range(1, MAX_PAGES + 1):
         response = _get(channel, client, url, {"modified_after": stamp, "per_page": 100, "page": page,
                                                "orderby": "modified", "order": "asc"}, {}, auth=auth)
@@ -103,6 +100,7 @@ def _fetch(channel: Channel, since, client: httpx.Client):
 
 
 def _get(channel: Channel, client: httpx.Client, url: str, params, headers, auth=None) -> httpx.Response:
+    # Not ChannelApi.call: a page of orders must be exactly 200, and the pull reports its own PullError.
     try:
         response = client.get(url, params=params, headers=headers, auth=auth, timeout=TIMEOUT)
     except httpx.HTTPError as error:

@@ -5,6 +5,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 
@@ -40,6 +41,10 @@ class ChannelChange:
     base_url: str = ""
     secrets: dict[str, str] = field(default_factory=dict)
     clear: list[str] = field(default_factory=list)
+    # What the channel may sell (None: keep what is stored): floor(available to promise x ratio) - safety units.
+    publish_quantities: bool | None = None
+    publish_ratio: str | None = None
+    publish_safety_units: str | None = None
 
 
 def list_channels() -> list[Channel]:
@@ -92,6 +97,7 @@ def save_channel(code: str | None, change: ChannelChange, actor: User | str) -> 
     missing = sorted(set(aliases.values()) - set(db.session.scalars(select(Product.sku).where(Product.sku.in_(aliases.values())))))
     if missing:
         raise ServiceError(f"{', '.join(missing)} is not one of our SKUs.", field="sku_aliases")
+    publishing = _publishing(change)
     base_url = change.base_url.strip().rstrip("/") or None
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ServiceError("The store address starts with https:// (or http:// for a test shop).", field="base_url")
@@ -109,6 +115,8 @@ def save_channel(code: str | None, change: ChannelChange, actor: User | str) -> 
     channel.required_fields = list(dict.fromkeys(change.required_fields))
     channel.express_required_fields = list(dict.fromkeys(change.express_required_fields))
     channel.sku_aliases, channel.base_url = aliases, base_url
+    for name, value in publishing.items():
+        setattr(channel, name, value)
     stored = channel.credentials if not created else {}
     updated = {**stored, **{k: v.strip() for k, v in change.secrets.items() if k in CHANNEL_SECRETS and v and v.strip()}}
     for name in change.clear:
@@ -126,6 +134,39 @@ def save_channel(code: str | None, change: ChannelChange, actor: User | str) -> 
     return channel
 
 
+def _publishing(change: ChannelChange) -> dict:
+    """The publishing settings submitted, checked: a ratio from 0 to 1 (up to three decimals), whole safety units."""
+    settings: dict = {}
+    if change.publish_quantities is not None:
+        settings["publish_quantities"] = change.publish_quantities
+    if change.publish_ratio is not None:
+        text = change.publish_ratio.strip().replace(",", ".").removesuffix("%").strip()
+        try:
+            ratio = Decimal(text)
+        except InvalidOperation:
+            ratio = None
+        if ratio is None or not ratio.is_finite():
+            raise ServiceError(f"The share to publish should be a number between 0 and 1, such as 0.9 (got "
+                               f"“{change.publish_ratio.strip()}”).", field="publish_ratio")
+        if change.publish_ratio.strip().endswith("%"):
+            ratio = ratio / 100
+        if not Decimal(0) <= ratio <= Decimal(1):
+            raise ServiceError(f"The share to publish should be between 0 and 1 (0.9 is 90%); {ratio.normalize()} is not.",
+                               field="publish_ratio")
+        if ratio != ratio.quantize(Decimal("0.001")):
+            raise ServiceError("The share to publish takes up to three decimals (0.875, not 0.8755).", field="publish_ratio")
+        settings["publish_ratio"] = ratio.quantize(Decimal("0.001"))
+    if change.publish_safety_units is not None:
+        text = change.publish_safety_units.strip() or "0"
+        if not re.fullmatch(r"-?\d+", text):
+            raise ServiceError(f"Safety units are a whole number of units (got “{text}”).", field="publish_safety_units")
+        units = int(text)
+        if not 0 <= units <= 1_000_000:
+            raise ServiceError("Safety units are 0 or more (and at most 1,000,000).", field="publish_safety_units")
+        settings["publish_safety_units"] = units
+    return settings
+
+
 def new_token() -> str:
     """A bearer token for an API channel, shown once to the admin who generated it."""
     return "dd_" + secrets.token_urlsafe(24)
@@ -136,4 +177,7 @@ def _snapshot(channel: Channel) -> dict:
             "allowed_countries": list(channel.allowed_countries or []), "accept_test_orders": channel.accept_test_orders,
             "required_fields": list(channel.required_fields or []),
             "express_required_fields": list(channel.express_required_fields or []),
-            "sku_aliases": dict(channel.sku_aliases or {}), "base_url": channel.base_url}
+            "sku_aliases": dict(channel.sku_aliases or {}), "base_url": channel.base_url,
+            "publish_quantities": channel.publish_quantities,
+            "publish_ratio": None if channel.publish_ratio is None else str(Decimal(channel.publish_ratio).quantize(Decimal("0.001"))),
+            "publish_safety_units": channel.publish_safety_units}
