@@ -3,6 +3,7 @@ idempotency key, refusals, timeouts, slow acceptances, shipping and delivery by 
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -99,6 +100,16 @@ def test_a_supplier_takes_an_order_and_a_repeated_key_gets_the_same_order_once(d
     assert [order["id"] for order in taken["orders"]] == [first.supplier_ref]
     assert taken["orders"][0]["reference"] == "DD-1-1"
     assert taken["posts_by_key"] == {"DD-1-1": 2}
+
+
+def test_the_same_key_posted_at_once_from_many_workers_is_one_order(desk):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: desk.place("PACIFIC", "DD-1-9"), range(8)))
+    assert {answer.outcome for answer in answers} == {"accepted"}
+    assert len({answer.supplier_ref for answer in answers}) == 1
+    taken = desk.taken("PACIFIC")
+    assert ([order["id"] for order in taken["orders"]], taken["posts_by_key"]) == (
+        [answers[0].supplier_ref], {"DD-1-9": 8})
 
 
 def test_each_key_is_its_own_order_numbered_in_turn(desk):
