@@ -133,7 +133,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 
 class SupplierHttp:
-    """One pull's calls to one supplier, with the exchanges and retried errors it has seen so far."""
+    """One pull's (or one order call's) requests to one supplier, with the exchanges and retried errors seen so far."""
 
     def __init__(
         self,
