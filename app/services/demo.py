@@ -375,7 +375,8 @@ def _seed_channels() -> int:
         if channel is None:
             channel = Channel(code=code, kind=kind, name=name, allowed_countries=countries,
                               required_fields=[], express_required_fields=["ship_to.phone"] if kind == "shopify" else [],
-                              sku_aliases={})
+                              sku_aliases={}, publish_quantities=True, publish_ratio=Decimal("0.9"),
+                              publish_safety_units=2 if kind == "woocommerce" else 0)  # the cron publishes every minute
             db.session.add(channel)
             created += 1
         if config.sandbox:

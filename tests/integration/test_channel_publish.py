@@ -372,3 +372,61 @@ def test_the_channel_page_lists_what_was_published_and_publish_now_runs_the_job(
     assert "HOM-00003" in fragment
     assert db.session.scalars(select(AuditEntry.action).where(AuditEntry.action == "channel.publish_requested")).all()
     assert client.post("/admin/channels/api/publish", headers={"HX-Request": "true", "X-CSRFToken": token}).status_code == 422
+
+
+# --- jobs run by a real worker ---------------------------------------------------------------------------------
+
+
+def run_worker_burst(app, database_url: str, redis_url: str, queue: str):
+    """A real worker process that can read the channels' credentials (the test app's keys)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "DROPDESK_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "SECRETS_KEYS": ",".join(app.config["DROPDESK"].secrets_keys)}
+    return subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "workers.context", "rq", "worker",
+                           "--burst", queue], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_publish_soon_queues_one_job_per_channel_and_a_real_worker_publishes_with_retries(app, world, database_url,
+                                                                                          redis_url):
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    from app import create_app, queues
+    from app.models import ExceptionItem
+    from tests.helpers import make_config
+
+    stock(world["acme"], KIT_00001=10)
+    keys = ",".join(app.config["DROPDESK"].secrets_keys)
+    web = create_app(make_config(database_url, redis_url, SECRETS_KEYS=keys), RQ_ASYNC=True)
+    set_down(world, "woocommerce", True)
+    try:
+        with web.app_context():
+            queue = Queue(queues.DEFAULT, connection=queues.connection())
+            queue.empty()
+            assert channel_publish.publish_soon() == 2  # the shops; not the order API channel
+            assert channel_publish.publish_soon() == 0  # both still waiting: they will see this change too
+        worker = run_worker_burst(app, database_url, redis_url, queues.DEFAULT)
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        assert published(world, "shopify")["KIT-00001"]["available"] == 9
+        assert published(world, "woocommerce") == {}
+        db.session.expire_all()
+        item = db.session.scalars(select(ExceptionItem).where(ExceptionItem.kind == "job_failed")).one()
+        assert item.payload["job"] == "publish_channel_quantities" and "503" in item.reason
+        assert "503" in listings(world["channels"]["woocommerce"])["HOM-00003"].error
+        with web.app_context():
+            registry = ScheduledJobRegistry(queue=queue)
+            [retry_id] = registry.get_job_ids()  # RQ's retry, due in 10 s; run it now
+            registry.remove(retry_id)
+            queue.enqueue_job(Job.fetch(retry_id, connection=queues.connection()))
+    finally:
+        set_down(world, "woocommerce", False)
+    worker = run_worker_burst(app, database_url, redis_url, queues.DEFAULT)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert (published(world, "woocommerce")["KIT-00001"]["available"], published(world, "woocommerce")["KIT-00001"]["listed"]) == (9, True)
+    assert all(row.error is None for row in listings(world["channels"]["woocommerce"]).values())
