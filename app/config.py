@@ -39,6 +39,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLL_INTERVAL_MINUTES", "15", "Default interval between stock pulls from a supplier."),
     Setting("FRESHNESS_BUDGET_MINUTES", "5", "Stock older than this is stale where it matters (routing, reservation)."),
     Setting("SYNC_LOCK_SECONDS", "60", "How long a supplier's sync lock and call slots last without their run's heartbeat (renewed every third of it): a worker killed mid-run holds the supplier at most this long."),
+    Setting("DISPATCH_ATTEMPTS", "4", "How many times a supplier order is sent before the supplier counts as not answering and its lines are rerouted."),
+    Setting("DISPATCH_BACKOFF_SECONDS", "5,30,120", "Seconds to wait before each resend of a supplier order that got no answer (the last figure repeats); every resend carries the same idempotency key."),
+    Setting("ACK_DEADLINE_HOURS", "24", "A supplier order the supplier has not acknowledged this many hours after it was sent becomes a reconciliation item."),
     Setting("SANDBOX", "off", "`on` mounts the simulated suppliers and storefront (for demos and tests). `make run` turns it on; never on in production."),
     Setting("SANDBOX_URL", "http://127.0.0.1:5000", "Where this console answers, for the demo suppliers' sandbox connections and pushes (`make run` sets it from `PORT`)."),
     Setting("SESSION_HOURS", "12", "How long a login lasts without activity."),
@@ -66,6 +69,16 @@ def _positive_int(name: str, raw: str) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be greater than zero (got {value}).")
     return value
+
+
+def _seconds_list(name: str, raw: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be whole seconds separated by commas, e.g. 5,30,120 (got {raw!r}).") from None
+    if not values or any(value < 0 for value in values):
+        raise ConfigError(f"{name} needs at least one figure, none negative (got {raw!r}).")
+    return values
 
 
 def _fernet_keys(raw: str) -> list[str]:
@@ -122,6 +135,9 @@ class Config:
     sandbox_url: str
     session_hours: int
     login_rate_limit: str
+    dispatch_attempts: int = 4
+    dispatch_backoff_seconds: tuple[int, ...] = (5, 30, 120)
+    ack_deadline_hours: int = 24
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -169,6 +185,9 @@ class Config:
             sandbox_url=get["SANDBOX_URL"].rstrip("/"),
             session_hours=_positive_int("SESSION_HOURS", get["SESSION_HOURS"]),
             login_rate_limit=get["LOGIN_RATE_LIMIT"],
+            dispatch_attempts=_positive_int("DISPATCH_ATTEMPTS", get["DISPATCH_ATTEMPTS"]),
+            dispatch_backoff_seconds=_seconds_list("DISPATCH_BACKOFF_SECONDS", get["DISPATCH_BACKOFF_SECONDS"]),
+            ack_deadline_hours=_positive_int("ACK_DEADLINE_HOURS", get["ACK_DEADLINE_HOURS"]),
         )
 
     def _limiter_storage(self) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -38,16 +38,23 @@ def connection() -> Redis:
 
 
 def enqueue(job: str, *args, queue: str = DEFAULT, retries: int = 0, job_id: str | None = None,
-            description: str | None = None, timeout: int | None = None, **kwargs) -> str:
-    """Enqueue `workers.jobs.<job>(*args)`; returns the job id for the progress component."""
+            description: str | None = None, timeout: int | None = None, delay_seconds: float = 0, **kwargs) -> str:
+    """Enqueue `workers.jobs.<job>(*args)`; returns the job id for the progress component.
+
+    With `delay_seconds` the job waits in RQ's scheduled registry (a worker started --with-scheduler moves it on)."""
     retry = Retry(max=retries, interval=[10, 30, 60]) if retries else None
-    enqueued = rq.get_queue(queue).enqueue(
-        f"{JOBS_MODULE}.{job}", args=args, kwargs=kwargs, retry=retry, job_id=job_id, job_timeout=timeout,
+    options = dict(
+        args=args, kwargs=kwargs, retry=retry, job_id=job_id, job_timeout=timeout,
         # RQ keeps the failed job in its registry; this puts it in front of a person as well.
         on_failure=Callback(f"{JOBS_MODULE}.record_job_failure"),
         description=description or job, meta={"progress": 0, "message": "Waiting for a worker…"},
         result_ttl=3600, failure_ttl=7 * 24 * 3600,
     )
+    target = rq.get_queue(queue)
+    if delay_seconds > 0:
+        enqueued = target.enqueue_in(timedelta(seconds=delay_seconds), f"{JOBS_MODULE}.{job}", **options)
+    else:
+        enqueued = target.enqueue(f"{JOBS_MODULE}.{job}", **options)
     log.info("job_enqueued job=%s id=%s queue=%s", job, enqueued.id, queue)
     return enqueued.id
 

@@ -21,6 +21,9 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("requeue_forgotten_channel_payloads", every=120),
     Periodic("schedule_channel_pulls", every=300),
     Periodic("place_sandbox_orders", every=60),  # does nothing unless SANDBOX is on
+    Periodic("poll_supplier_orders", every=120),
+    Periodic("reconcile_supplier_orders", every=3600),
+    Periodic("requeue_stuck_dispatches", every=300),
     Periodic("schedule_channel_publishing", every=60),
 )
 

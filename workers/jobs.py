@@ -4,7 +4,17 @@ from __future__ import annotations
 import logging
 
 from app import queues
-from app.services import channel_publish, channel_pull, exports, intake, pushes, routing_preview, sync, system
+from app.services import (
+    channel_publish,
+    channel_pull,
+    exports,
+    fulfilment,
+    intake,
+    pushes,
+    routing_preview,
+    sync,
+    system,
+)
 from app.services.stock import StockFilter
 
 log = logging.getLogger(__name__)
@@ -94,6 +104,36 @@ def push_tracking_to_channel(supplier_order_id: int) -> dict:
     """Tell the order's channel one shipment's tracking (once)."""
     pushed = channel_publish.push_tracking(supplier_order_id)
     return {"message": "Tracking sent to the channel." if pushed else "Nothing to send.", "pushed": pushed}
+
+
+# --- the order's life after intake -------------------------------------------------------------------
+
+
+def fulfil_order(order_id: int) -> dict:
+    """Route an accepted order, reserve its plan, make its supplier orders and queue their dispatch."""
+    outcome = fulfilment.fulfil_order(order_id)
+    return {"message": f"Order {order_id}: {outcome.status}. {outcome.message}".strip(),
+            "supplier_orders": list(outcome.supplier_order_ids)}
+
+
+def dispatch_supplier_order(supplier_order_id: int) -> dict:
+    """Send one supplier order to its supplier (one attempt; it queues its own resend)."""
+    return {"message": f"Supplier order {supplier_order_id}: {fulfilment.dispatch_supplier_order(supplier_order_id)}."}
+
+
+def poll_supplier_orders() -> int:
+    """Every few minutes: acknowledged and shipped supplier orders asked for shipments and delivery."""
+    return fulfilment.poll_supplier_orders()
+
+
+def reconcile_supplier_orders() -> int:
+    """Hourly: unacknowledged or mismatched supplier orders become reconciliation items."""
+    return fulfilment.reconcile_supplier_orders()
+
+
+def requeue_stuck_dispatches() -> int:
+    """Sweeper: dispatches a dead worker left behind, and accepted orders never fulfilled, are queued again."""
+    return fulfilment.requeue_stuck_dispatches()
 
 
 def place_sandbox_orders() -> int:

@@ -35,7 +35,7 @@ from app.channels.context import (
 from app.extensions import db
 from app.models import Channel, ExceptionItem, InboundPayload, Order, OrderEvent, OrderLine, Product, User
 from app.models.types import utcnow
-from app.services import ServiceError, audit, exceptions
+from app.services import ServiceError, audit, exceptions, fulfilment
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,8 @@ def process_payload(payload_id: int) -> IntakeOutcome | None:
         return IntakeOutcome("duplicate", order=existing)
     log.info("intake_processed channel=%s payload=%s outcome=%s order=%s", channel.code, payload_id, outcome.status,
              outcome.order.id if outcome.order else "-")
+    if outcome.status == "accepted":
+        fulfilment.fulfil_later(outcome.order.id)
     return outcome
 
 
@@ -392,10 +394,8 @@ def _cancel_from_channel(channel: Channel, payload: InboundPayload, existing: Or
     if existing.status == "cancelled":
         payload.error = f"duplicate of order {existing.id}"
         return IntakeOutcome("duplicate", order=existing)
-    existing.status, existing.cancelled_at, existing.cancel_reason = "cancelled", utcnow(), reason
-    existing.events.append(OrderEvent(kind="cancelled", actor=f"channel {channel.code}",
-                                      detail=f"Cancelled by the channel: {reason}", data={"payload": payload.id}))
-    # Reservations and supplier orders (issue 6) hang on this status and event.
+    # Cancelled at the suppliers that have not shipped, reservations released, each step on the timeline (commits).
+    fulfilment.cancel_order(existing.id, f"channel {channel.code}", reason, data={"payload": payload.id})
     return IntakeOutcome("cancelled", order=existing)
 
 
@@ -439,6 +439,8 @@ def replay(item_id: int, actor: User, *, aliases: dict[str, str] | None = None,
     outcome = _take_in(channel, payload, actor=actor.email, fixes=fixes)
     db.session.commit()
     log.info("intake_replayed item=%s outcome=%s by=%s", item_id, outcome.status, actor.email)
+    if outcome.status == "accepted":
+        fulfilment.fulfil_later(outcome.order.id)
     return outcome
 
 

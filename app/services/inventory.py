@@ -49,8 +49,21 @@ class ReservationRefused(ServiceError):
 
 
 def reserve_plan(holds: Iterable[Hold], *, order_id: int | None, cause: str) -> list[int]:
-    """Hold every line of a plan, or none; commits. Returns the reservation ids in the order given.
+    """Hold every line of a plan, or none; commits. Returns the reservation ids in the order given."""
+    try:
+        ids = hold_plan(holds, order_id=order_id, cause=cause)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    log.info("stock_reserved order=%s lines=%s cause=%s", order_id, len(ids), cause)
+    return ids
 
+
+def hold_plan(holds: Iterable[Hold], *, order_id: int | None, cause: str) -> list[int]:
+    """reserve_plan inside the caller's transaction (dispatch writes its supplier orders in the same one).
+
+    On ReservationRefused some lines may already be held in this transaction: the caller must roll it back.
     Rows are locked in (supplier, SKU) order, so two plans sharing SKUs never wait on each other in a circle.
     """
     holds = list(holds)
@@ -58,30 +71,24 @@ def reserve_plan(holds: Iterable[Hold], *, order_id: int | None, cause: str) -> 
         if hold.qty <= 0:
             raise ServiceError(f"A reservation needs a positive quantity (got {hold.qty}).", field="qty")
     now, ids = utcnow(), {}
-    try:
-        for position, hold in sorted(enumerate(holds), key=lambda item: (item[1].supplier_id, item[1].supplier_sku)):
-            taken = db.session.execute(
-                update(SupplierStock)
-                .where(SupplierStock.supplier_id == hold.supplier_id, SupplierStock.supplier_sku == hold.supplier_sku,
-                       SupplierStock.status.in_(SELLABLE), SupplierStock.on_hand - SupplierStock.reserved >= hold.qty)
-                .values(reserved=SupplierStock.reserved + hold.qty)
-                .execution_options(synchronize_session=False))
-            if taken.rowcount != 1:
-                available = _available(hold.supplier_id, hold.supplier_sku)
-                raise ReservationRefused(hold, available)
-            reservation = Reservation(supplier_id=hold.supplier_id, supplier_sku=hold.supplier_sku, qty=hold.qty,
-                                      order_id=order_id, order_line_id=hold.order_line_id, supplier_order_id=hold.supplier_order_id,
-                                      state="held", created_at=now)
-            db.session.add(reservation)
-            db.session.flush()
-            db.session.add(ReservationEvent(reservation_id=reservation.id, kind="created", qty=hold.qty, cause=cause, at=now))
-            ids[position] = reservation.id
-        _refresh_totals(holds)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    log.info("stock_reserved order=%s lines=%s cause=%s", order_id, len(holds), cause)
+    for position, hold in sorted(enumerate(holds), key=lambda item: (item[1].supplier_id, item[1].supplier_sku)):
+        taken = db.session.execute(
+            update(SupplierStock)
+            .where(SupplierStock.supplier_id == hold.supplier_id, SupplierStock.supplier_sku == hold.supplier_sku,
+                   SupplierStock.status.in_(SELLABLE), SupplierStock.on_hand - SupplierStock.reserved >= hold.qty)
+            .values(reserved=SupplierStock.reserved + hold.qty)
+            .execution_options(synchronize_session=False))
+        if taken.rowcount != 1:
+            available = _available(hold.supplier_id, hold.supplier_sku)
+            raise ReservationRefused(hold, available)
+        reservation = Reservation(supplier_id=hold.supplier_id, supplier_sku=hold.supplier_sku, qty=hold.qty,
+                                  order_id=order_id, order_line_id=hold.order_line_id, supplier_order_id=hold.supplier_order_id,
+                                  state="held", created_at=now)
+        db.session.add(reservation)
+        db.session.flush()
+        db.session.add(ReservationEvent(reservation_id=reservation.id, kind="created", qty=hold.qty, cause=cause, at=now))
+        ids[position] = reservation.id
+    _refresh_totals(holds)
     return [ids[position] for position in range(len(holds))]
 
 
@@ -91,8 +98,9 @@ def _available(supplier_id: int, supplier_sku: str) -> int:
     return 0 if row is None else available_to_promise(row.on_hand, row.reserved, row.status)
 
 
-def confirm(reservation_ids: Iterable[int], *, at: datetime, cause: str) -> int:
-    """The supplier accepted the order: its held units count until a newer stock report reflects them. Commits."""
+def confirm(reservation_ids: Iterable[int], *, at: datetime, cause: str, commit: bool = True) -> int:
+    """The supplier accepted the order: its held units count until a newer stock report reflects them.
+    Commits, unless the caller owns the transaction (commit=False)."""
     confirmed = 0
     for reservation_id in reservation_ids:
         moved = db.session.execute(update(Reservation).where(Reservation.id == reservation_id, Reservation.state == "held")
@@ -101,21 +109,24 @@ def confirm(reservation_ids: Iterable[int], *, at: datetime, cause: str) -> int:
             qty = db.session.scalar(select(Reservation.qty).where(Reservation.id == reservation_id))
             db.session.add(ReservationEvent(reservation_id=reservation_id, kind="confirmed", qty=qty, cause=cause, at=at))
             confirmed += 1
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return confirmed
 
 
-def release(reservation_ids: Iterable[int], *, cause: str) -> int:
-    """The order was cancelled, rerouted or refused: give the units back, once. Commits."""
+def release(reservation_ids: Iterable[int], *, cause: str, commit: bool = True) -> int:
+    """The order was cancelled, rerouted or refused: give the units back, once. Commits unless commit=False."""
     closed = _close(reservation_ids, "released", cause)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return closed
 
 
-def consume(reservation_ids: Iterable[int], *, cause: str) -> int:
-    """The line shipped: the supplier's own figure carries it from here, once. Commits."""
+def consume(reservation_ids: Iterable[int], *, cause: str, commit: bool = True) -> int:
+    """The line shipped: the supplier's own figure carries it from here, once. Commits unless commit=False."""
     closed = _close(reservation_ids, "consumed", cause)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return closed
 
 

@@ -97,6 +97,8 @@ class RoutingNetwork:
     suppliers: dict[str, dict[str, Any]]
     stale: dict[tuple[str, str], StaleOffer]
     taken_at: datetime
+    # (supplier code, our SKU) -> (supplier id, supplier SKU) of the offer routed on: what a plan line reserves.
+    offer_keys: dict[tuple[str, str], tuple[int, str]] = dataclasses.field(default_factory=dict)
 
     def scenario_suppliers(self, skus: Iterable[str]) -> list[dict[str, Any]]:
         """The suppliers offering any of these SKUs, with only those offers, sorted by code."""
@@ -152,6 +154,7 @@ def load_network(skus: Iterable[str], now: datetime | None = None) -> RoutingNet
     budget = freshness_budget()
     network: dict[str, dict[str, Any]] = {}
     stale: dict[tuple[str, str], StaleOffer] = {}
+    offer_keys: dict[tuple[str, str], tuple[int, str]] = {}
     for supplier in suppliers:
         supplier_offers = [by_supplier.get(supplier.id, {})[sku] for sku in sorted(by_supplier.get(supplier.id, {}))]
         network[supplier.code] = {
@@ -171,10 +174,11 @@ def load_network(skus: Iterable[str], now: datetime | None = None) -> RoutingNet
         }
         for offer in supplier_offers:
             chosen = chosen_offer[(supplier.id, offer["sku"])]
+            offer_keys[(supplier.code, offer["sku"])] = (supplier.id, chosen.supplier_sku)
             at = confirmed.get((supplier.id, chosen.supplier_sku))
             if at is None or now - at > budget:
                 stale[(supplier.code, offer["sku"])] = StaleOffer(supplier.code, offer["sku"], at)
-    return RoutingNetwork(network, stale, now)
+    return RoutingNetwork(network, stale, now, offer_keys)
 
 
 def _service(service: ShippingService) -> dict[str, Any]:

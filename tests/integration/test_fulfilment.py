@@ -1,0 +1,282 @@
+"""An order's life after intake, against the sandbox suppliers over real HTTP: routed and reserved, one supplier
+order per shipment, acknowledged, shipped with tracking; refusals and silences rerouted, the unservable held for
+a person with its trace, duplicates placed once, cancellations, reconciliation."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.connectors import RetryPolicy
+from app.extensions import db
+from app.models import ExceptionItem, Order, Reservation, SupplierOrder, SupplierStock
+from app.sandbox import sandbox_connection, sandbox_credentials
+from app.services import fulfilment
+from tests.integration.routing_world import offer, order, product, rule_set, service, supplier
+
+CODES = ("ACME", "MAPLE", "PACIFIC")
+
+
+@pytest.fixture
+def desks(app, sandbox_url, monkeypatch):
+    """The sandbox suppliers' order desks, emptied and accepting; resends without waiting, one quick try each."""
+    monkeypatch.setitem(app.config, "DROPDESK", dataclasses.replace(
+        app.config["DROPDESK"], dispatch_attempts=3, dispatch_backoff_seconds=(0,)))
+    monkeypatch.setitem(app.config, "SYNC_RETRY_POLICY", RetryPolicy(attempts=1, base_seconds=0, cap_seconds=0))
+    with httpx.Client(base_url=f"{sandbox_url}/sandbox/suppliers", timeout=30) as http:
+        for code in CODES:
+            http.delete(f"/{code}/orders").raise_for_status()
+            http.post(f"/{code}/order-mode", json={"mode": "accept"}).raise_for_status()
+        yield http
+        for code in CODES:
+            http.post(f"/{code}/order-mode", json={"mode": "accept"})
+
+
+@pytest.fixture
+def world(desks, sandbox_url):
+    """ACME (mugs), MAPLE (lamps), PACIFIC (both, dearer: the next choice), all shipping in the US, each
+    connected to its sandbox desk; stock confirmed a minute ago (fresh); the active rules pick the cheapest plan."""
+    rows = {}
+    for code, fee in (("ACME", "0"), ("MAPLE", "1.00"), ("PACIFIC", "2.00")):
+        row = supplier(code, "US", ["US"], fee=fee)
+        row.connection_type, row.connection_options, row.feed_mapping = sandbox_connection(code, sandbox_url)
+        row.credentials = sandbox_credentials(code)
+        service(row, "UPS", "ground", {"US": ("5.00", "0.40", 3)})
+        rows[code] = row
+    mug, lamp = product("MUG-1", "12.00"), product("LAMP-1", "40.00")
+    offer(rows["ACME"], mug, "4.00", 50)
+    offer(rows["MAPLE"], lamp, "19.00", 10)
+    offer(rows["PACIFIC"], mug, "9.00", 80)
+    offer(rows["PACIFIC"], lamp, "30.00", 10)
+    rule_set(1, "active", [{"name": "Cheapest", "priority": 10, "then": {"objective": "lowest_cost"}}])
+    db.session.commit()
+    return rows
+
+
+def mode(desks, code: str, name: str, **options) -> None:
+    desks.post(f"/{code}/order-mode", json={"mode": name, **options}).raise_for_status()
+
+
+def taken(desks, code: str) -> dict:
+    return desks.get(f"/{code}/orders").json()
+
+
+def supplier_orders(order_id: int) -> list[SupplierOrder]:
+    db.session.expire_all()
+    return fulfilment.shipments_of(order_id)
+
+
+def reserved(code: str, sku: str) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(SupplierStock.reserved).where(SupplierStock.supplier_sku == f"{code}-{sku}"))
+
+
+def states(order_id: int) -> list[tuple[str, str]]:
+    return [(s.supplier.code, s.status) for s in supplier_orders(order_id)]
+
+
+def items(kind: str) -> list[ExceptionItem]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(ExceptionItem).where(ExceptionItem.kind == kind).order_by(ExceptionItem.id)))
+
+
+def accepted(number: str, lines) -> Order:
+    row = order(number, "US", lines)
+    row.status = "accepted"
+    db.session.commit()
+    return row
+
+
+def test_a_two_supplier_order_is_reserved_and_placed_as_two_acknowledged_supplier_orders(world, desks):
+    placed = accepted("#2001", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
+    outcome = fulfilment.fulfil_order(placed.id)
+    assert outcome.status == "routed" and len(outcome.supplier_order_ids) == 2
+    shipments = supplier_orders(placed.id)
+    assert [(s.supplier.code, s.status) for s in shipments] == [("ACME", "acknowledged"), ("MAPLE", "acknowledged")]
+    for shipment in shipments:
+        assert shipment.idempotency_key == f"DD-{placed.id}-{shipment.id}" and shipment.supplier_ref.startswith(
+            shipment.supplier.code)
+        assert shipment.attempts == 1 and taken(desks, shipment.supplier.code)["posts_by_key"] == {shipment.idempotency_key: 1}
+    assert [(line["sku"], line["supplier_sku"], line["qty"]) for s in shipments for line in s.lines] == [
+        ("MUG-1", "ACME-MUG-1", 2), ("LAMP-1", "MAPLE-LAMP-1", 1)]
+    assert (reserved("ACME", "MUG-1"), reserved("MAPLE", "LAMP-1"), reserved("PACIFIC", "MUG-1")) == (2, 1, 0)
+    ledger = fulfilment.ledger_of(placed.id)
+    assert [(r.state, [e.kind for e in events]) for r, events in ledger] == [("confirmed", ["created", "confirmed"])] * 2
+    assert all(r.supplier_order_id in outcome.supplier_order_ids for r, _ in ledger)
+    db.session.expire_all()
+    again = db.session.get(Order, placed.id)
+    assert again.status == "confirmed"
+    assert [e.kind for e in again.events] == ["routed", "reserved", "sent_to_supplier", "acknowledged",
+                                              "sent_to_supplier", "acknowledged"]
+    assert fulfilment.fulfil_order(placed.id).status == "skipped"  # a repeated job changes nothing
+    assert len(supplier_orders(placed.id)) == 2
+
+
+def test_a_refusal_reroutes_the_lines_to_the_next_supplier_and_moves_the_reservations(world, desks):
+    mode(desks, "ACME", "reject")
+    placed = accepted("#2002", [("MUG-1", 3, "12.00")])
+    fulfilment.fulfil_order(placed.id)
+    assert states(placed.id) == [("ACME", "refused"), ("PACIFIC", "acknowledged")]
+    assert (reserved("ACME", "MUG-1"), reserved("PACIFIC", "MUG-1")) == (0, 3)
+    ledger = fulfilment.ledger_of(placed.id)
+    assert [(r.supplier_sku, r.state) for r, _ in ledger] == [("ACME-MUG-1", "released"), ("PACIFIC-MUG-1", "confirmed")]
+    assert "ACME refused" in ledger[0][1][-1].cause
+    [info] = items("stockout_reroute")
+    assert (info.order_id, info.order_ref, info.reason_code, info.orders_affected) == (placed.id, "#2002", "refused", 1)
+    assert "rerouted to PACIFIC" in info.reason
+    events = [e.kind for e in db.session.get(Order, placed.id).events]
+    assert events.index("refused") < events.index("rerouted")
+    assert db.session.get(Order, placed.id).status == "confirmed"
+    assert taken(desks, "ACME")["orders"] == []
+
+
+def test_a_supplier_that_never_answers_is_retried_then_its_lines_go_to_the_next(world, desks):
+    mode(desks, "ACME", "timeout", hold_seconds=0)
+    placed = accepted("#2003", [("MUG-1", 1, "12.00")])
+    fulfilment.fulfil_order(placed.id)
+    failed, rerouted = supplier_orders(placed.id)
+    assert (failed.supplier.code, failed.status, failed.attempts) == ("ACME", "timed_out", 3)
+    assert taken(desks, "ACME")["posts_by_key"] == {failed.idempotency_key: 3}  # the same key every time
+    assert (rerouted.supplier.code, rerouted.status) == ("PACIFIC", "acknowledged")
+    assert (reserved("ACME", "MUG-1"), reserved("PACIFIC", "MUG-1")) == (0, 1)
+    kinds = [e.kind for e in db.session.get(Order, placed.id).events]
+    assert kinds.count("sent_to_supplier") == 4 and "timed_out" in kinds and "rerouted" in kinds
+
+
+def test_an_order_no_one_can_serve_waits_for_a_person_with_its_routing_trace(world, desks):
+    placed = accepted("#2004", [("LAMP-1", 50, "40.00")])  # 10 + 10 in stock
+    assert fulfilment.fulfil_order(placed.id).status == "manual_review"
+    db.session.expire_all()
+    assert db.session.get(Order, placed.id).status == "manual_review" and supplier_orders(placed.id) == []
+    [item] = items("unroutable")
+    assert (item.order_id, item.channel, item.order_value, item.reason_code) == (placed.id, "shopify", 2000, "out_of_stock")
+    assert {entry["supplier"] for entry in item.payload["trace"]
+            if entry.get("reason") == "out_of_stock" and entry.get("supplier")} == {"MAPLE", "PACIFIC"}
+    assert db.session.scalar(select(func.count()).select_from(Reservation)) == 0
+    # Lamps come in: a person picks the supplier from the item, seeing what each would cost.
+    db.session.execute(SupplierStock.__table__.update().where(SupplierStock.supplier_sku == "PACIFIC-LAMP-1")
+                       .values(on_hand=60))
+    db.session.commit()
+    options = fulfilment.reroute_options(placed.id)
+    assert [(o.supplier_code, o.feasible) for o in options] == [("PACIFIC", True), ("MAPLE", False)]
+    assert options[0].landed_cost > 0 and options[0].trace and options[1].reason == "out_of_stock"
+    [made] = fulfilment.reroute_by_hand(placed.id, "PACIFIC", "ops@example.com", exception_item_id=item.id)
+    assert states(placed.id) == [("PACIFIC", "acknowledged")] and made.lines[0]["qty"] == 50
+    assert items("unroutable")[0].status == "resolved"
+    assert db.session.get(Order, placed.id).status == "confirmed"
+
+
+def test_a_second_unroutable_check_adds_to_the_same_item(world, desks):
+    first = accepted("#2005", [("LAMP-1", 50, "40.00")])
+    fulfilment.fulfil_order(first.id)
+    db.session.get(Order, first.id).status = "accepted"
+    db.session.commit()
+    fulfilment.fulfil_order(first.id)
+    [item] = items("unroutable")
+    assert len(item.history) == 2
+
+
+def test_duplicate_dispatch_jobs_place_one_order_at_the_supplier(world, desks, monkeypatch):
+    monkeypatch.setattr(fulfilment, "_dispatch_soon", lambda ids: None)  # made, not sent: the jobs below send it
+    placed = accepted("#2006", [("MUG-1", 1, "12.00")])
+    [supplier_order_id] = fulfilment.fulfil_order(placed.id).supplier_order_ids
+    outcomes = [fulfilment.dispatch_supplier_order(supplier_order_id) for _ in range(3)]
+    assert outcomes == ["acknowledged", "acknowledged", "acknowledged"]
+    [shipment] = supplier_orders(placed.id)
+    desk = taken(desks, "ACME")
+    assert len(desk["orders"]) == 1 and desk["posts_by_key"] == {shipment.idempotency_key: 1}
+    assert shipment.attempts == 1
+    # A resend after the answer was lost gets the same order back, never a second one.
+    db.session.execute(SupplierOrder.__table__.update().where(SupplierOrder.id == shipment.id)
+                       .values(status="sent", supplier_ref=None))
+    db.session.commit()
+    assert fulfilment.dispatch_supplier_order(shipment.id) == "acknowledged"
+    desk = taken(desks, "ACME")
+    assert len(desk["orders"]) == 1 and desk["posts_by_key"] == {shipment.idempotency_key: 2}
+    assert supplier_orders(placed.id)[0].supplier_ref == desk["orders"][0]["id"]
+
+
+def test_polling_brings_tracking_consumes_the_reservations_and_marks_the_order_shipped(world, desks):
+    placed = accepted("#2007", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
+    fulfilment.fulfil_order(placed.id)
+    acme, maple = supplier_orders(placed.id)
+    assert fulfilment.poll_supplier_orders() == 0  # nothing shipped yet
+    desks.post(f"/ACME/orders/{acme.supplier_ref}/ship").raise_for_status()
+    assert fulfilment.poll_supplier_orders() == 1
+    acme, maple = supplier_orders(placed.id)
+    assert (acme.status, maple.status) == ("shipped", "acknowledged")
+    assert acme.tracking_number and acme.tracking_carrier == "UPS" and acme.tracking_url
+    assert db.session.get(Order, placed.id).status == "partially_shipped"
+    assert reserved("ACME", "MUG-1") == 0 and reserved("MAPLE", "LAMP-1") == 1
+    desks.post(f"/MAPLE/orders/{maple.supplier_ref}/ship").raise_for_status()
+    assert fulfilment.poll_supplier_orders() == 1
+    assert fulfilment.poll_supplier_orders() == 0  # already known: nothing happens twice
+    assert db.session.get(Order, placed.id).status == "shipped"
+    assert [(r.state, [e.kind for e in events]) for r, events in fulfilment.ledger_of(placed.id)] == [
+        ("consumed", ["created", "confirmed", "consumed"])] * 2
+    kinds = [e.kind for e in db.session.get(Order, placed.id).events]
+    assert kinds.count("shipped") == 2
+
+
+def test_cancelling_before_shipping_cancels_at_the_supplier_and_releases_everything(world, desks):
+    placed = accepted("#2008", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
+    fulfilment.fulfil_order(placed.id)
+    outcome = fulfilment.cancel_order(placed.id, "support@example.com", "customer changed their mind")
+    assert outcome.status == "cancelled" and len(outcome.cancelled) == 2 and outcome.kept == ()
+    assert states(placed.id) == [("ACME", "cancelled"), ("MAPLE", "cancelled")]
+    assert [o["status"] for o in taken(desks, "ACME")["orders"]] == ["cancelled"]
+    assert (reserved("ACME", "MUG-1"), reserved("MAPLE", "LAMP-1")) == (0, 0)
+    assert {r.state for r, _ in fulfilment.ledger_of(placed.id)} == {"released"}
+    order_row = db.session.get(Order, placed.id)
+    assert order_row.status == "cancelled" and order_row.cancel_reason == "customer changed their mind"
+    assert [e.kind for e in order_row.events][-3:] == ["cancelled", "cancel_at_supplier", "cancel_at_supplier"]
+    assert fulfilment.cancel_order(placed.id, "support@example.com", "again").status == "already_cancelled"
+
+
+def test_cancelling_after_one_shipment_left_keeps_that_parcel_and_cancels_the_rest(world, desks):
+    placed = accepted("#2009", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
+    fulfilment.fulfil_order(placed.id)
+    acme, _ = supplier_orders(placed.id)
+    desks.post(f"/ACME/orders/{acme.supplier_ref}/ship").raise_for_status()  # shipped, and we have not polled yet
+    outcome = fulfilment.cancel_order(placed.id, "support@example.com", "too slow")
+    assert (len(outcome.cancelled), len(outcome.kept)) == (1, 1)
+    assert states(placed.id) == [("ACME", "acknowledged"), ("MAPLE", "cancelled")]
+    assert reserved("ACME", "MUG-1") == 2  # still held: the parcel is on its way
+    fulfilment.poll_supplier_orders()
+    assert states(placed.id) == [("ACME", "shipped"), ("MAPLE", "cancelled")]
+    assert reserved("ACME", "MUG-1") == 0 and db.session.get(Order, placed.id).status == "cancelled"
+    details = [e.detail for e in db.session.get(Order, placed.id).events if e.kind == "cancel_at_supplier"]
+    assert any("already shipped" in detail for detail in details)
+
+
+def test_unacknowledged_and_mismatched_supplier_orders_become_reconciliation_items_once(world, desks, monkeypatch):
+    monkeypatch.setattr(fulfilment, "_dispatch_soon", lambda ids: None)
+    late = accepted("#2010", [("MUG-1", 1, "12.00")])
+    fulfilment.fulfil_order(late.id)
+    off = accepted("#2011", [("LAMP-1", 2, "40.00")])
+    [off_id] = fulfilment.fulfil_order(off.id).supplier_order_ids
+    assert fulfilment.dispatch_supplier_order(off_id) == "acknowledged"
+    db.session.execute(SupplierOrder.__table__.update().where(SupplierOrder.id == off_id)
+                       .values(acknowledged_lines=[{"sku": "MAPLE-LAMP-1", "qty": 1}]))
+    db.session.commit()
+    assert fulfilment.reconcile_supplier_orders() == 1  # the mismatch; the other is not late yet
+    later = fulfilment.reconcile_supplier_orders(now=fulfilment.utcnow() + timedelta(hours=25))
+    assert later == 1
+    assert fulfilment.reconcile_supplier_orders(now=fulfilment.utcnow() + timedelta(hours=26)) == 0
+    reasons = sorted((item.order_id, item.reason_code) for item in items("reconciliation"))
+    assert reasons == [(late.id, "no_acknowledgement"), (off.id, "lines_differ")]
+
+
+def test_a_channel_cancellation_through_intake_cancels_at_the_supplier(world, desks):
+    placed = accepted("#2012", [("MUG-1", 1, "12.00")])
+    fulfilment.fulfil_order(placed.id)
+    from app.services import intake
+
+    channel_cancel = fulfilment.cancel_order  # what intake calls for orders/cancelled
+    assert intake.fulfilment.cancel_order is channel_cancel
+    channel_cancel(placed.id, "channel shopify", "customer")
+    assert states(placed.id) == [("ACME", "cancelled")]
+    assert db.session.get(Order, placed.id).events[-2].detail == "Cancelled by the channel: customer"
