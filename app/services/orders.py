@@ -12,11 +12,26 @@ from sqlalchemy.exc import IntegrityError
 
 from app.channels.context import load_payload, mask_payment_data, plain_payload
 from app.extensions import db
-from app.models import Channel, ExceptionItem, InboundPayload, Order, RoutingDecision, User
-from app.services import ServiceError, audit, intake
+from app.models import (
+    Channel,
+    ExceptionItem,
+    InboundPayload,
+    Order,
+    Reservation,
+    ReservationEvent,
+    RoutingDecision,
+    Supplier,
+    SupplierOrder,
+    User,
+)
+from app.services import ServiceError, audit, fulfilment, intake
 from app.services.paging import Page, keyset_page
 
-ORDER_STATUSES = ("received", "accepted", "routed", "cancelled")
+# The order's life (issue 6's contract): intake, routing, the suppliers, the parcel; and its side states.
+ORDER_STATUSES = ("received", "accepted", "routed", "awaiting_supplier", "confirmed", "partially_shipped", "shipped",
+                  "delivered", "manual_review", "cancelled")
+# Nothing left to cancel once every parcel is on its way.
+FINAL_STATUSES = ("cancelled", "shipped", "delivered")
 MAX_UPLOAD_ROWS = 5000
 # One row per order line; the order's own columns repeat on each of its lines.
 CSV_COLUMNS = ("order_id", "number", "placed_at", "currency", "email", "total", "ship_to_name", "ship_to_company",
@@ -34,12 +49,29 @@ class OrderFilter:
 
 
 @dataclass(frozen=True)
+class LedgerEntry:
+    """One reservation of the order's lines with its append-only ledger rows, oldest first."""
+
+    reservation: Reservation
+    events: list[ReservationEvent]
+    supplier_code: str
+    sku: str | None  # our SKU: the order line it holds stock for
+
+
+@dataclass(frozen=True)
 class OrderDetail:
     order: Order
     received: object | None  # the payload as the channel sent it, payment data masked
     received_topic: str | None
     items: list[ExceptionItem]
-    decision: RoutingDecision | None
+    decision: RoutingDecision | None  # the latest
+    earlier_decisions: list[RoutingDecision] = field(default_factory=list)  # newest first (reroutes, retries)
+    shipments: list[SupplierOrder] = field(default_factory=list)  # one supplier order per shipment
+    ledger: list[LedgerEntry] = field(default_factory=list)
+
+    @property
+    def cancellable(self) -> bool:
+        return self.order.status not in FINAL_STATUSES
 
 
 def list_orders(filters: OrderFilter, per_page: int = 50) -> Page:
@@ -74,9 +106,46 @@ def order_detail(order_id: int) -> OrderDetail:
         or_(ExceptionItem.order_id == order.id,
             (ExceptionItem.channel == order.channel) & (ExceptionItem.order_ref == order.external_id)))
         .order_by(ExceptionItem.created_at)))
-    decision = db.session.scalar(select(RoutingDecision).where(RoutingDecision.order_id == order.id)
-                                 .order_by(RoutingDecision.created_at.desc(), RoutingDecision.id.desc()).limit(1))
-    return OrderDetail(order, received, payload.topic if payload else None, items, decision)
+    decisions = list(db.session.scalars(select(RoutingDecision).where(RoutingDecision.order_id == order.id)
+                                        .order_by(RoutingDecision.created_at.desc(), RoutingDecision.id.desc())))
+    return OrderDetail(order, received, payload.topic if payload else None, items,
+                       decisions[0] if decisions else None, decisions[1:], fulfilment.shipments_of(order.id),
+                       _ledger(order))
+
+
+def _ledger(order: Order) -> list[LedgerEntry]:
+    held = fulfilment.ledger_of(order.id)
+    codes = dict(db.session.execute(select(Supplier.id, Supplier.code).where(
+        Supplier.id.in_({reservation.supplier_id for reservation, _ in held} or {0}))).all())
+    skus = {line.id: line.sku for line in order.lines}
+    return [LedgerEntry(reservation, events, codes.get(reservation.supplier_id, "?"), skus.get(reservation.order_line_id))
+            for reservation, events in held]
+
+
+def cancel(order_id: int, actor: User, reason: str) -> fulfilment.CancelOutcome:
+    """Support or ops cancel an order with a reason: at each supplier not yet shipped, its stock given back."""
+    if not reason.strip():
+        raise ServiceError("Say why the order is cancelled (the customer asked, a duplicate, …).", field="reason")
+    order = db.session.get(Order, order_id)
+    if order is None:
+        raise ServiceError(f"No order {order_id}.")
+    if order.status in ("shipped", "delivered"):
+        raise ServiceError(f"Order {order.label} has {order.status}: nothing is left to cancel at the suppliers.")
+    return fulfilment.cancel_order(order_id, actor, reason.strip())
+
+
+def cancel_summary(outcome: fulfilment.CancelOutcome) -> str:
+    """What a cancellation did, in words for the toast."""
+    if outcome.status == "already_cancelled":
+        return "The order was already cancelled."
+    parts = ["Order cancelled"]
+    if outcome.cancelled:
+        parts.append(f"{len(outcome.cancelled)} supplier order(s) cancelled")
+    if outcome.kept:
+        parts.append(f"{len(outcome.kept)} already shipped (kept)")
+    if outcome.failed:
+        parts.append(f"{len(outcome.failed)} supplier(s) not reached: an exception item asks a person to follow up")
+    return "; ".join(parts) + "."
 
 
 def channel_codes() -> list[str]:

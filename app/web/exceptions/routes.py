@@ -8,7 +8,7 @@ from app import queues
 from app.htmx import redirect_browser, render_fragment, render_page, trigger
 from app.models.exceptions import EXCEPTION_STATUSES
 from app.permissions import role_required
-from app.services import ServiceError, exception_queue, intake, stock, users
+from app.services import ServiceError, exception_queue, fulfilment, intake, stock, users
 from app.web.jobs.routes import job_progress_response
 from app.web.listing import list_args, url_with
 
@@ -66,8 +66,39 @@ def show(item_id: int):
         item = exception_queue.get_item(item_id)
     except ServiceError:
         abort(404)
-    return render_page("exceptions/show.html", fragments=("replay_form",), item=item, kinds=exception_queue.KIND_LABELS,
-                       ship_to_fields=SHIP_TO_FIELDS, outcome=None, error=None, people=users.active_emails())
+    return render_page("exceptions/show.html", fragments=("replay_form", "reroute_form"), item=item,
+                       kinds=exception_queue.KIND_LABELS, ship_to_fields=SHIP_TO_FIELDS, outcome=None, error=None,
+                       people=users.active_emails(), **_reroute_context(item))
+
+
+def _reroute_context(item, error: str | None = None, chosen: str = "") -> dict:
+    """For an order waiting on a person: every supplier that could take its lines, or why not."""
+    waiting = item.status == "open" and item.order_id is not None and item.kind in fulfilment.MANUAL_REVIEW_KINDS
+    options = fulfilment.reroute_options(item.order_id) if waiting else []
+    return dict(reroute=waiting, options=options, reroute_error=error, chosen=chosen)
+
+
+@bp.post("/<int:item_id>/reroute")
+@role_required("exceptions.work")
+def reroute(item_id: int):
+    """Reroute by hand: the chosen supplier takes the waiting lines (held there, then sent); the item closes."""
+    try:
+        item = exception_queue.get_item(item_id)
+    except ServiceError:
+        abort(404)
+    chosen = request.form.get("supplier", "")
+    try:
+        if not chosen:
+            raise ServiceError("Choose the supplier that should take these lines.", field="supplier")
+        if item.order_id is None or item.kind not in fulfilment.MANUAL_REVIEW_KINDS or item.status != "open":
+            raise ServiceError("Only an open item holding an order for a person can be rerouted.")
+        placed = fulfilment.reroute_by_hand(item.order_id, chosen, current_user, exception_item_id=item.id)
+    except ServiceError as problem:
+        return render_fragment("exceptions/show.html", "reroute_form", status=422, item=item,
+                               **_reroute_context(item, problem.message, chosen))
+    flash(f"Order {item.order_ref or item.order_id} rerouted to {chosen}: {len(placed)} supplier order(s) on their way.",
+          "success")
+    return trigger(redirect_browser(url_for("orders.show", order_id=item.order_id)), "exceptions-changed")
 
 
 @bp.post("/<int:item_id>/retry")

@@ -1,9 +1,10 @@
 """Orders for support and ops: the list, one order end to end, and a CSV upload of orders from anywhere else."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
 
-from app.htmx import render_page
+from app.htmx import is_htmx_request, redirect_browser, render_fragment, render_page, trigger
 from app.permissions import role_required
 from app.services import ServiceError, channel_settings, orders
 from app.web.listing import list_args, url_with
@@ -33,7 +34,28 @@ def show(order_id: int):
         detail = orders.order_detail(order_id)
     except ServiceError:
         abort(404)
-    return render_page("orders/show.html", detail=detail, order=detail.order)
+    return render_page("orders/show.html", detail=detail, order=detail.order, error=None, reason="")
+
+
+@bp.post("/<int:order_id>/cancel")
+@role_required("orders.cancel")
+def cancel(order_id: int):
+    """Cancel with a reason: the service cancels at each supplier not yet shipped and gives the stock back."""
+    reason = request.form.get("reason", "")
+    try:
+        outcome = orders.cancel(order_id, current_user, reason)
+    except ServiceError as problem:
+        try:
+            detail = orders.order_detail(order_id)
+        except ServiceError:
+            abort(404)
+        return render_fragment("orders/show.html", "cancel_form", status=422, detail=detail, order=detail.order,
+                               error=problem.message, reason=reason)
+    flash(orders.cancel_summary(outcome), "success" if not outcome.failed else "warning")
+    target = url_for("orders.show", order_id=order_id)
+    if is_htmx_request():
+        return trigger(redirect_browser(target), "exceptions-changed")
+    return redirect(target)
 
 
 @bp.get("/upload")
@@ -46,8 +68,6 @@ def upload_form():
 @bp.post("/upload")
 @role_required("orders.upload")
 def upload():
-    from flask_login import current_user
-
     upload = request.files.get("file")
     chosen = request.form.get("channel", "")
     report, error = None, None
