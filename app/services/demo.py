@@ -394,7 +394,7 @@ def _seed_intake(now) -> int:
     import json
 
     from app.models import Channel, InboundPayload
-    from app.sandbox.storefront import build_order
+    from app.sandbox.storefront import build_order, save_order
     from app.services import intake
 
     if db.session.scalar(select(InboundPayload.id).where(InboundPayload.source == intake.SOURCE).limit(1)) is not None:
@@ -412,6 +412,8 @@ def _seed_intake(now) -> int:
             order["shipping_address" if kind == "shopify" else "shipping"] = None
         if number % 11 == 4 and kind == "woocommerce":
             order["shipping"]["country"] = "BR"
+        if current_app.config["DROPDESK"].sandbox:
+            save_order(kind, order)  # the shop knows its own orders: tracking is pushed back to them
         payload = InboundPayload(source=intake.SOURCE, channel_id=channel.id, delivery_id=f"{channel.code}:demo:{number}",
                                  headers={}, body=json.dumps(order), topic="orders/create" if kind == "shopify" else "order.created",
                                  received_at=now - timedelta(hours=number * 3), status="pending")
