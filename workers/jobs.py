@@ -112,6 +112,8 @@ def push_tracking_to_channel(supplier_order_id: int) -> dict:
 def fulfil_order(order_id: int) -> dict:
     """Route an accepted order, reserve its plan, make its supplier orders and queue their dispatch."""
     outcome = fulfilment.fulfil_order(order_id)
+    if outcome.supplier_order_ids:  # units are held now: the channels hear of it within seconds, not at the next minute
+        channel_publish.publish_soon()
     return {"message": f"Order {order_id}: {outcome.status}. {outcome.message}".strip(),
             "supplier_orders": list(outcome.supplier_order_ids)}
 
