@@ -270,13 +270,71 @@ def test_unacknowledged_and_mismatched_supplier_orders_become_reconciliation_ite
     assert reasons == [(late.id, "no_acknowledgement"), (off.id, "lines_differ")]
 
 
-def test_a_channel_cancellation_through_intake_cancels_at_the_supplier(world, desks):
-    placed = accepted("#2012", [("MUG-1", 1, "12.00")])
-    fulfilment.fulfil_order(placed.id)
-    from app.services import intake
+@pytest.fixture
+def shop(world, sandbox_url, monkeypatch, app):
+    """The sandbox Shopify store as a channel, with intake handing accepted orders on (as in production)."""
+    from app.models import Channel
+    from app.sandbox import storefront
 
-    channel_cancel = fulfilment.cancel_order  # what intake calls for orders/cancelled
-    assert intake.fulfilment.cancel_order is channel_cancel
-    channel_cancel(placed.id, "channel shopify", "customer")
-    assert states(placed.id) == [("ACME", "cancelled")]
-    assert db.session.get(Order, placed.id).events[-2].detail == "Cancelled by the channel: customer"
+    monkeypatch.setitem(app.config, "FULFIL_ON_ACCEPT", True)
+    channel = Channel(code="shopify", kind="shopify", name="Shop", sku_aliases={}, allowed_countries=[],
+                      required_fields=[], express_required_fields=[],
+                      base_url=f"{sandbox_url}/sandbox/storefront/shopify")
+    channel.credentials = storefront.storefront_credentials("shopify")
+    db.session.add(channel)
+    db.session.commit()
+    storefront.reset("shopify")
+    return storefront
+
+
+def shop_order_for_a_mug_and_a_lamp(storefront, number: int) -> dict:
+    """A customer's order at the sandbox shop: two mugs (only ACME has them) and a lamp (MAPLE's) to New York."""
+    shop_order = storefront.build_order("shopify", number, ["MUG-1"], fulfilment.utcnow())
+    shop_order["shipping_address"].update(country_code="US", province_code="NY", city="New York", zip="10001")
+    shop_order["shipping_lines"] = [{"code": "standard", "title": "Standard shipping"}]
+    shop_order["line_items"] = [
+        {"id": number * 100 + 1, "sku": "MUG-1", "title": "Mug", "quantity": 2, "price": "12.00"},
+        {"id": number * 100 + 2, "sku": "LAMP-1", "title": "Lamp", "quantity": 1, "price": "40.00"}]
+    storefront.save_order("shopify", shop_order)
+    return shop_order
+
+
+def test_a_signed_shopify_webhook_becomes_two_supplier_orders_and_two_tracking_numbers_at_the_shop(
+        shop, desks, sandbox_url):
+    shop_order = shop_order_for_a_mug_and_a_lamp(shop, 77)
+    assert shop.send_webhook("shopify", shop_order, "created", sandbox_url, "shopify") == 200
+
+    db.session.expire_all()
+    [placed] = db.session.scalars(select(Order)).all()
+    assert placed.external_id == str(shop_order["id"]) and placed.status == "confirmed"
+    acme, maple = supplier_orders(placed.id)
+    assert [(s.supplier.code, s.status) for s in (acme, maple)] == [("ACME", "acknowledged"), ("MAPLE", "acknowledged")]
+    for shipment in (acme, maple):
+        desks.post(f"/{shipment.supplier.code}/orders/{shipment.supplier_ref}/ship").raise_for_status()
+    assert fulfilment.poll_supplier_orders() == 2  # each shipment queues its tracking push (run here at once)
+
+    pushed = shop.fulfilments("shopify", str(shop_order["id"]))
+    shipped = supplier_orders(placed.id)
+    assert sorted(f["tracking_number"] for f in pushed) == sorted(s.tracking_number for s in shipped)
+    assert sorted((f["line_items"][0]["id"], f["line_items"][0]["quantity"]) for f in pushed) == [
+        (7701, 2), (7702, 1)]
+    db.session.expire_all()
+    assert db.session.get(Order, placed.id).status == "shipped"
+    assert [e.kind for e in db.session.get(Order, placed.id).events].count("tracking_pushed") == 2
+
+
+def test_a_cancellation_webhook_from_the_shop_cancels_the_supplier_orders_and_releases_the_stock(
+        shop, desks, sandbox_url):
+    shop_order = shop_order_for_a_mug_and_a_lamp(shop, 78)
+    shop.send_webhook("shopify", shop_order, "created", sandbox_url, "shopify")
+    [placed] = db.session.scalars(select(Order)).all()
+    assert [s.status for s in supplier_orders(placed.id)] == ["acknowledged", "acknowledged"]
+    with httpx.Client(timeout=30) as http:
+        http.post(f"{sandbox_url}/sandbox/storefront/shopify/orders/{shop_order['id']}/cancel",
+                  json={"console_url": sandbox_url}).raise_for_status()
+    assert states(placed.id) == [("ACME", "cancelled"), ("MAPLE", "cancelled")]
+    assert [o["status"] for code in ("ACME", "MAPLE") for o in taken(desks, code)["orders"]] == ["cancelled"] * 2
+    assert (reserved("ACME", "MUG-1"), reserved("MAPLE", "LAMP-1")) == (0, 0)
+    events = db.session.get(Order, placed.id).events
+    assert [e.kind for e in events][-3:] == ["cancelled", "cancel_at_supplier", "cancel_at_supplier"]
+    assert events[-3].actor == "channel shopify"
