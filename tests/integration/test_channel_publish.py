@@ -209,6 +209,17 @@ def test_a_refused_product_is_recorded_and_the_rest_go_on(world):
     assert all("401" in row.error and "wrong" not in row.error for row in listings(woo).values())
 
 
+def test_a_storefront_that_cannot_be_reached_is_retried_and_no_secret_is_in_the_error(world):
+    stock(world["acme"], KIT_00001=10)
+    shopify = world["channels"]["shopify"]
+    shopify.base_url = "http://127.0.0.1:9/sandbox/storefront/shopify"  # nothing listens on the discard port
+    db.session.commit()
+    report = channel_publish.publish_channel_quantities(shopify.id)
+    assert report.retry and report.sent == 0
+    [row] = listings(shopify).values()
+    assert "ConnectError" in row.error and storefront.storefront_credentials("shopify")["api_token"] not in row.error
+
+
 # --- tracking ----------------------------------------------------------------------------------------------
 
 
