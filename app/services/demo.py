@@ -173,6 +173,7 @@ def seed(now=None) -> SeedResult:
     channels = _seed_channels()
     db.session.commit()
     intake_payloads = _seed_intake(now)  # through the intake service, which commits each payload
+    _seed_order_flow()
     result = SeedResult(created_users, created_suppliers, len(missing), len(offers), len(stock), connected,
                         services, rule_sets, orders, channels, intake_payloads)
     log.info("demo_seeded users=%s suppliers=%s products=%s offers=%s stock=%s connections=%s shipping_services=%s "
@@ -422,3 +423,33 @@ def _seed_intake(now) -> int:
         intake.process_payload(payload.id)
         created += 1
     return created
+
+
+# Order desks of the demo's sandbox suppliers: MAPLE refuses (its lines are rerouted, or wait for a person),
+# EUROHUB ships slowly; the rest ship a minute after taking an order, and it arrives ten minutes later.
+DEMO_ORDER_MODES = {"MAPLE": {"mode": "reject"}, "EUROHUB": {"ship_after_seconds": 1800}}
+DEMO_FLOWING_ORDERS = 16
+
+
+def _seed_order_flow() -> int:
+    """With SANDBOX on and fulfilment running (not the test app): the newest demo orders are accepted and handed
+    to fulfilment, so the worker routes, reserves and dispatches them and the console shows shipments. Once."""
+    from app import queues
+    from app.sandbox import supplier_orders
+    from app.services import fulfilment
+
+    if not current_app.config["DROPDESK"].sandbox or not fulfilment.fulfils_on_accept():
+        return 0
+    if db.session.scalar(select(Order.id).where(Order.external_id.like("demo-%"), Order.status != "received")
+                         .limit(1)) is not None:
+        return 0
+    for code, wanted in DEMO_ORDER_MODES.items():
+        supplier_orders.set_order_mode(code, supplier_orders.parse_order_mode(wanted))
+    newest = list(db.session.scalars(select(Order).where(Order.external_id.like("demo-%"))
+                                     .order_by(Order.placed_at.desc()).limit(DEMO_FLOWING_ORDERS)))
+    for order in newest:
+        order.status = "accepted"
+    db.session.commit()
+    for order in newest:
+        queues.enqueue("fulfil_order", order.id, description=f"Fulfil order {order.id}")
+    return len(newest)

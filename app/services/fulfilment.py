@@ -472,6 +472,7 @@ def _no_order_api(supplier_order_id: int) -> _Step:
     """A supplier we cannot send orders to by API: a person places it and records the reference."""
     supplier_order = db.session.get(SupplierOrder, supplier_order_id)
     order = _locked_order(supplier_order.order_id)
+    db.session.refresh(supplier_order)
     code = supplier_order.supplier.code
     if supplier_order.last_error == "no order API":
         db.session.rollback()
@@ -902,10 +903,16 @@ def order_flow_counts(now: datetime | None = None) -> FlowCounts:
 
 
 def _locked_order(order_id: int) -> Order | None:
-    """The order's row, locked until commit: every change to an order's shipments goes through it, in this
-    order (order, then its supplier orders), so two jobs never wait on each other in a circle."""
-    return db.session.execute(select(Order).where(Order.id == order_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    """The order's row, locked until commit, read after the lock: every change to an order's shipments goes
+    through it, in this order (order, then its supplier orders), so two jobs never wait on each other in a
+    circle. A write takes the lock (a row lock on PostgreSQL, the writer's lock on SQLite, where a SELECT ...
+    FOR UPDATE would lock nothing and a status read before it could be stale by the time we write)."""
+    locked = db.session.execute(update(Order).where(Order.id == order_id).values(status=Order.status)
+                                .execution_options(synchronize_session=False)).rowcount
+    if not locked:
+        return None
+    return db.session.execute(select(Order).where(Order.id == order_id)
+                              .execution_options(populate_existing=True)).scalar_one()
 
 
 def _unplaced(order: Order) -> list[OrderLine]:

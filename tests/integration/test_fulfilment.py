@@ -338,3 +338,29 @@ def test_a_cancellation_webhook_from_the_shop_cancels_the_supplier_orders_and_re
     events = db.session.get(Order, placed.id).events
     assert [e.kind for e in events][-3:] == ["cancelled", "cancel_at_supplier", "cancel_at_supplier"]
     assert events[-3].actor == "channel shopify"
+
+
+def test_a_stale_figure_is_checked_live_before_reserving_and_the_order_routed_on_what_the_supplier_says(
+        world, desks):
+    from app.models import SyncRun
+    from app.sandbox import catalog, clock
+
+    clock.freeze_clock(fulfilment.utcnow() - timedelta(minutes=1))  # the live figure holds still while we look
+    try:
+        item = catalog.item_at("ACME", "ACME-MUG-1", clock.sandbox_now())
+        live, before = item.quantity, item.updated_at - timedelta(hours=3)  # older than the supplier's figure
+        db.session.execute(SupplierStock.__table__.update().where(SupplierStock.supplier_sku == "ACME-MUG-1")
+                           .values(on_hand=live + 500, reported_at=before, received_at=before))
+        db.session.execute(SupplierStock.__table__.update().where(SupplierStock.supplier_sku == "PACIFIC-MUG-1")
+                           .values(on_hand=live + 500))
+        db.session.commit()
+        placed = accepted("#2020", [("MUG-1", live + 1, "12.00")])  # the stored figure covers it; the live one not
+        fulfilment.fulfil_order(placed.id)
+    finally:
+        clock.unfreeze_clock()
+    [run] = db.session.scalars(select(SyncRun).where(SyncRun.kind == "realtime")).all()
+    assert (run.trigger, run.outcome) == ("order", "succeeded")
+    db.session.expire_all()
+    assert db.session.scalar(select(SupplierStock.on_hand).where(SupplierStock.supplier_sku == "ACME-MUG-1")) == live
+    assert states(placed.id) == [("PACIFIC", "acknowledged")]
+    assert taken(desks, "ACME")["posts_by_key"] == {}
