@@ -77,6 +77,41 @@ def wanted_quantity(atp_total: int, ratio: Decimal, safety_units: int) -> int:
     return max(share - safety_units, 0)
 
 
+class ListingState(NamedTuple):
+    """What a channel was last told of one product: None before the first publish."""
+
+    published_qty: int | None
+    listed: bool
+
+
+@dataclass(frozen=True)
+class ListingUpdate:
+    sku: str
+    qty: int
+    was_listed: bool | None  # None: never published to this channel
+
+    @property
+    def listed(self) -> bool:
+        return self.qty > 0
+
+    @property
+    def listing_changes(self) -> bool:
+        return self.was_listed != self.listed
+
+
+def plan_listing_updates(wanted: dict[str, int], told: dict[str, ListingState]) -> list[ListingUpdate]:
+    """Only what differs from what the channel was last told, delistings first (each one stops an oversell),
+    then by SKU. A product it was told of that is no longer sold (inactive, removed) is told zero."""
+    updates = []
+    for sku in sorted(set(wanted) | set(told)):
+        qty, last = wanted.get(sku, 0), told.get(sku)
+        if last is not None and last.published_qty == qty and last.listed == (qty > 0):
+            continue
+        updates.append(ListingUpdate(sku, qty, None if last is None or last.published_qty is None else last.listed))
+    updates.sort(key=lambda update: (update.listed, update.sku))
+    return updates
+
+
 def report_reflects_confirmation(reported_at: datetime, confirmed_at: datetime | None) -> bool:
     """A stock report accounts for an order once the supplier made it after confirming that order."""
     return confirmed_at is not None and reported_at > confirmed_at

@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import func, select
 
 from app import queues
-from app.domain.stock import wanted_quantity
+from app.domain.stock import ListingState, plan_listing_updates, wanted_quantity
 from app.extensions import db
 from app.models import Channel, ChannelListing, Order, OrderEvent, OrderLine, Product, ProductStock, SupplierOrder
 from app.models.types import utcnow
@@ -65,18 +65,6 @@ class PublishReport:
                 "relisted": self.relisted, "failed": self.failed, "remaining": self.remaining}
 
 
-@dataclass(frozen=True)
-class ListingChange:
-    sku: str  # ours
-    wanted: int
-    listing: ChannelListing | None
-    was_listed: bool | None  # what the channel was last told; None: never published
-
-    @property
-    def listed(self) -> bool:
-        return self.wanted > 0
-
-
 def publishable_channel_ids() -> list[int]:
     """Active channels with publishing on and an API to publish to."""
     return list(db.session.scalars(select(Channel.id).where(
@@ -117,22 +105,6 @@ def wanted_quantities(channel: Channel) -> dict[str, int]:
     return {sku: wanted_quantity(int(available), ratio, safety) for sku, available in rows}
 
 
-def plan_changes(wanted: dict[str, int], listings: dict[str, ChannelListing]) -> list[ListingChange]:
-    """What differs from what the channel was last told: delistings first (they stop an oversell), then by SKU.
-    A product no longer sold (inactive, removed) is told zero once."""
-    changes = []
-    for sku in sorted(set(wanted) | set(listings)):
-        quantity, listing = wanted.get(sku, 0), listings.get(sku)
-        if listing is None and sku not in wanted:
-            continue
-        if listing is not None and listing.published_qty == quantity and listing.listed == (quantity > 0):
-            continue
-        was_listed = listing.listed if listing is not None and listing.published_qty is not None else None
-        changes.append(ListingChange(sku, quantity, listing, was_listed))
-    changes.sort(key=lambda change: (change.listed, change.sku))
-    return changes
-
-
 def publish_channel_quantities(channel_id: int, *, client: httpx.Client | None = None) -> PublishReport:
     """Bring one channel up to date with what each product may sell; commits as it goes."""
     channel = db.session.get(Channel, channel_id)
@@ -160,21 +132,20 @@ def _publish(channel: Channel, api: ChannelApi, client: httpx.Client) -> Publish
     listings = {listing.sku: listing for listing in db.session.scalars(
         select(ChannelListing).where(ChannelListing.channel_id == channel.id))}
     wanted = wanted_quantities(channel)
-    changes = plan_changes(wanted, listings)
+    changes = plan_listing_updates(wanted, {sku: ListingState(row.published_qty, row.listed) for sku, row in listings.items()})
     batch, remaining = changes[:MAX_CHANGES_PER_RUN], max(len(changes) - MAX_CHANGES_PER_RUN, 0)
     aliases = channel_skus(channel)
     sent = delisted = relisted = failed = 0
     unreachable: ChannelCallError | None = None
     for position, change in enumerate(batch, start=1):
-        listing = change.listing
+        listing = listings.get(change.sku)
         if listing is None:
-            listing = ChannelListing(channel_id=channel.id, sku=change.sku, listed=False, wanted_qty=change.wanted)
+            listing = ChannelListing(channel_id=channel.id, sku=change.sku, listed=False, wanted_qty=change.qty)
             db.session.add(listing)
-        was_listed = change.was_listed
-        listing.wanted_qty = change.wanted
+        listing.wanted_qty = change.qty
         try:
             for their_sku in aliases.get(change.sku, [change.sku]):
-                _send_level(api, client, their_sku, change.wanted, change.listed, list_changed=was_listed != change.listed)
+                _send_level(api, client, their_sku, change.qty, change.listed, list_changed=change.listing_changes)
         except ChannelCallError as error:
             listing.error = error.message
             failed += 1
@@ -186,10 +157,10 @@ def _publish(channel: Channel, api: ChannelApi, client: httpx.Client) -> Publish
                 break
             continue
         listing.published_qty, listing.listed, listing.published_at, listing.error = (
-            change.wanted, change.listed, utcnow(), None)
+            change.qty, change.listed, utcnow(), None)
         sent += 1
-        delisted += was_listed is not False and not change.listed
-        relisted += was_listed is False and change.listed
+        delisted += change.was_listed is not False and not change.listed
+        relisted += change.was_listed is False and change.listed
         if position % COMMIT_EVERY == 0:
             db.session.commit()
     if unreachable is None:

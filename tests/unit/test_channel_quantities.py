@@ -1,11 +1,12 @@
-"""What each sales channel may sell: floor(available to promise x ratio) - safety units, never below zero."""
+"""What each sales channel may sell: floor(available to promise x ratio) - safety units, never below zero; and
+only what differs from what it was last told is sent, delistings first."""
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.stock import wanted_quantity
+from app.domain.stock import ListingState, plan_listing_updates, wanted_quantity
 
 
 def test_the_default_ratio_floors_to_whole_units():
@@ -47,3 +48,30 @@ def test_a_channel_is_never_offered_more_than_can_be_promised(atp, ratio, safety
     wanted = wanted_quantity(atp, ratio, safety)
     assert 0 <= wanted <= max(atp, 0)
     assert wanted <= max(atp, 0) * ratio
+
+
+def test_only_what_differs_from_what_the_channel_was_told_is_sent():
+    told = {"A": ListingState(9, True), "B": ListingState(0, False), "C": ListingState(4, True)}
+    updates = plan_listing_updates({"A": 9, "B": 0, "C": 5}, told)
+    assert [(u.sku, u.qty, u.listing_changes) for u in updates] == [("C", 5, False)]
+
+
+def test_delistings_go_first_and_a_return_relists():
+    told = {"A": ListingState(3, True), "B": ListingState(0, False), "Z": ListingState(7, True)}
+    updates = plan_listing_updates({"A": 8, "B": 2, "Z": 0}, told)
+    assert [(u.sku, u.listed, u.was_listed) for u in updates] == [("Z", False, True), ("A", True, True), ("B", True, False)]
+    assert [u.sku for u in updates if u.listing_changes] == ["Z", "B"]
+
+
+def test_a_product_never_published_is_sent_once_even_at_zero():
+    updates = plan_listing_updates({"A": 0, "B": 4}, {})
+    assert [(u.sku, u.qty, u.was_listed, u.listing_changes) for u in updates] == [("A", 0, None, True), ("B", 4, None, True)]
+    # a row that exists but was never published (a failed first try) counts as never published
+    [again] = plan_listing_updates({"A": 0}, {"A": ListingState(None, False)})
+    assert (again.was_listed, again.listing_changes) == (None, True)
+
+
+def test_a_product_no_longer_sold_is_told_zero():
+    [update] = plan_listing_updates({}, {"GONE": ListingState(5, True)})
+    assert (update.sku, update.qty, update.listed) == ("GONE", 0, False)
+    assert plan_listing_updates({}, {"GONE": ListingState(0, False)}) == []
