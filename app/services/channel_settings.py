@@ -7,10 +7,10 @@ import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Channel, Product, User
+from app.models import Channel, ChannelListing, Product, User
 from app.models.channel import CHANNEL_KINDS, CHANNEL_SECRETS, REQUIRABLE_FIELDS
 from app.services import ServiceError, audit
 
@@ -129,9 +129,27 @@ def save_channel(code: str | None, change: ChannelChange, actor: User | str) -> 
     changes.update({name: ("set" if stored.get(name) else None, "changed" if updated.get(name) else "cleared")
                     for name in secrets_changed})
     audit.record(actor, "channel.created" if created else "channel.updated", "channel", channel.code, changes)
+    if not created and "sku_aliases" in changes:
+        _republish_realiased(channel, *changes["sku_aliases"])
     db.session.commit()
     log.info("channel_saved channel=%s created=%s fields=%s", channel.code, created, ",".join(sorted(changes)))
     return channel
+
+
+def _republish_realiased(channel: Channel, before: dict, after: dict) -> None:
+    """Products whose channel SKU changed are published afresh under the new one at the next run."""
+    def theirs_by_ours(aliases: dict) -> dict[str, set[str]]:
+        mapped: dict[str, set[str]] = {}
+        for theirs, ours in (aliases or {}).items():
+            mapped.setdefault(ours, set()).add(theirs)
+        return mapped
+
+    old, new = theirs_by_ours(before), theirs_by_ours(after)
+    moved = sorted(sku for sku in set(old) | set(new) if old.get(sku) != new.get(sku))
+    if moved:
+        db.session.execute(update(ChannelListing).where(ChannelListing.channel_id == channel.id,
+                                                        ChannelListing.sku.in_(moved)).values(published_qty=None)
+                           .execution_options(synchronize_session=False))
 
 
 def _publishing(change: ChannelChange) -> dict:

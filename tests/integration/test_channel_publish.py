@@ -164,6 +164,21 @@ def test_an_alias_publishes_under_the_channel_s_own_sku(world):
     assert "KIT-00001" in listings(shopify)  # our SKU on our side
 
 
+def test_a_new_alias_publishes_the_product_again_under_its_new_sku(world):
+    from app.services import channel_settings
+
+    shopify = world["channels"]["shopify"]
+    stock(world["acme"], KIT_00001=10)
+    channel_publish.publish_channel_quantities(shopify.id)
+    change = channel_settings.ChannelChange(name="Shopify", kind="shopify", base_url=shopify.base_url,
+                                            sku_aliases="SHOP-KIT-00001 = KIT-00001")
+    channel_settings.save_channel("shopify", change, "test")
+    report = channel_publish.publish_channel_quantities(shopify.id)
+    assert report.sent == 1
+    levels = published(world, "shopify")
+    assert (levels["SHOP-KIT-00001"]["available"], levels["SHOP-KIT-00001"]["listed"]) == (9, True)
+
+
 def test_order_api_and_csv_channels_are_skipped_not_failed(world):
     report = channel_publish.publish_channel_quantities(world["channels"]["api"].id)
     assert report.outcome == "skipped" and not report.retry
