@@ -42,7 +42,8 @@ def _queue_context(args: dict[str, str]) -> dict:
                 channel_codes=exception_queue.channel_codes(), reason_codes=exception_queue.reason_codes(),
                 saved_views=exception_queue.saved_views(current_user.role),
                 view_counts=exception_queue.view_counts(current_user.id, current_user.role),
-                age_filters=exception_queue.AGE_FILTERS, people=users.active_emails())
+                age_filters=exception_queue.AGE_FILTERS, people=users.active_emails(),
+                kind_groups=exception_queue.KIND_GROUPS)
 
 
 @bp.get("")
@@ -98,7 +99,7 @@ def reroute(item_id: int):
                                **_reroute_context(item, problem.message, chosen))
     flash(f"Order {item.order_ref or item.order_id} rerouted to {chosen}: {len(placed)} supplier order(s) on their way.",
           "success")
-    return trigger(redirect_browser(url_for("orders.show", order_id=item.order_id)), "exceptions-changed")
+    return redirect_browser(url_for("orders.show", order_id=item.order_id))  # the new page counts afresh
 
 
 @bp.post("/<int:item_id>/retry")
@@ -139,7 +140,7 @@ def replay(item_id: int):
                                error=problem.message, ship_to_fields=SHIP_TO_FIELDS)
     if outcome.status == "accepted":
         flash(f"Order {outcome.order.label} accepted.", "success")
-        return trigger(redirect_browser(url_for("orders.show", order_id=outcome.order.id)), "exceptions-changed")
+        return redirect_browser(url_for("orders.show", order_id=outcome.order.id))  # the new page counts afresh
     item = exception_queue.get_item(item_id)
     return trigger(render_fragment("exceptions/show.html", "replay_form", status=422, item=item, outcome=outcome,
                                    error="Still not accepted: fix what is listed and replay again.",
