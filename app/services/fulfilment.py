@@ -30,6 +30,8 @@ from sqlalchemy import func, select, update
 from app import connectors, queues
 from app.connectors import ConnectorError
 from app.connectors.orders import SupplierOrderAnswer, SupplierOrderRequest
+from app.domain import fulfilment as flow
+from app.domain.fulfilment import LIVE_STATES
 from app.extensions import db
 from app.models import (
     ExceptionItem,
@@ -53,7 +55,6 @@ log = logging.getLogger(__name__)
 # Exception kinds that hold an order for a person (manual review): reroute by hand or cancel from the item.
 MANUAL_REVIEW_KINDS = ("unroutable", "supplier_rejected", "supplier_timeout")
 ORDER_ITEM_KINDS = (*MANUAL_REVIEW_KINDS, "stockout_reroute", "reconciliation")
-LIVE_STATES = ("pending", "sent", "acknowledged", "shipped", "delivered")
 # Orders whose unplaced lines may be routed again (not cancelled, not before intake finished).
 REROUTABLE = ("routed", "awaiting_supplier", "confirmed", "partially_shipped", "shipped", "manual_review")
 RESERVE_ATTEMPTS = 3  # a plan refused at reservation is routed again on fresh figures this many times
@@ -388,7 +389,7 @@ def _attempt(supplier_order_id: int) -> _Step:
     _settle(order)
     db.session.commit()
     request = SupplierOrderRequest(key=supplier_order.idempotency_key, ship_to=_ship_to(order),
-                                   service=supplier_order.service, lines=_request_lines(supplier_order.lines))
+                                   service=supplier_order.service, lines=flow.supplier_lines(supplier_order.lines))
     try:
         answer = connectors.place_supplier_order(settings, request, policy=sync.retry_policy(),
                                                  token_cache=sync.RedisTokenCache())
@@ -400,14 +401,6 @@ def _attempt(supplier_order_id: int) -> _Step:
         return _Step("refused", fall_back=("refused", answer.message))
     # "cancelled": the supplier had this key and cancelled it since; it is not coming.
     return _Step("refused", fall_back=("refused", answer.message))
-
-
-def _request_lines(lines: list[dict]) -> tuple[tuple[str, int], ...]:
-    """(supplier SKU, quantity), one per SKU even when two of our lines share it."""
-    merged: dict[str, int] = {}
-    for line in lines:
-        merged[line["supplier_sku"]] = merged.get(line["supplier_sku"], 0) + int(line["qty"])
-    return tuple(merged.items())
 
 
 def _ship_to(order: Order) -> dict[str, Any]:
@@ -456,8 +449,7 @@ def _no_answer(supplier_order_id: int, attempt: int, error: ConnectorError) -> _
         db.session.commit()
         return _Step("timed_out", fall_back=("timed_out", f"no answer after {attempt} attempts ({error.reason}): "
                                                           f"{error.message}"))
-    backoff = settings.dispatch_backoff_seconds
-    delay = backoff[min(attempt - 1, len(backoff) - 1)]
+    delay = flow.resend_delay(attempt, settings.dispatch_backoff_seconds)
     _add_event(supplier_order.order_id, "sent_to_supplier", "job dispatch",
                f"Attempt {attempt} of {settings.dispatch_attempts} to {code} got no answer ({error.reason}); "
                f"sending again in {delay} s under the same key.",
@@ -813,16 +805,12 @@ def reconcile_supplier_orders(now: datetime | None = None) -> int:
     for supplier_order in db.session.scalars(select(SupplierOrder).where(
             SupplierOrder.status.in_(("acknowledged", "shipped", "delivered")),
             SupplierOrder.acknowledged_lines.is_not(None)).order_by(SupplierOrder.id)).all():
-        ours = Counter(dict(_request_lines(supplier_order.lines)))
-        theirs = Counter()
-        for line in supplier_order.acknowledged_lines or []:
-            theirs[line["sku"]] += int(line["qty"])
-        if ours != theirs:
-            differences = ", ".join(f"{sku}: ours {ours.get(sku, 0)}, theirs {theirs.get(sku, 0)}"
-                                    for sku in sorted(set(ours) | set(theirs)) if ours.get(sku) != theirs.get(sku))
+        differences = flow.line_differences(flow.supplier_lines(supplier_order.lines),
+                                            ((line["sku"], int(line["qty"])) for line in supplier_order.acknowledged_lines))
+        if differences:
             raised += _reconciliation(supplier_order, "lines_differ",
                                       f"{supplier_order.supplier.code} acknowledged {supplier_order.supplier_ref} with "
-                                      f"other lines than we sent: {differences}.")
+                                      f"other lines than we sent: {', '.join(differences)}.")
     db.session.commit()
     return raised
 
@@ -925,27 +913,10 @@ def _unplaced(order: Order) -> list[OrderLine]:
 
 
 def _settle(order: Order) -> None:
-    """The order's status from its supplier orders (cancelled and manual review stay until a person acts)."""
-    if order.status in ("cancelled", "received"):
-        return
-    states = list(db.session.scalars(select(SupplierOrder.status).where(SupplierOrder.order_id == order.id,
-                                                                        SupplierOrder.status.in_(LIVE_STATES))))
-    if order.status == "manual_review" and _unplaced(order):
-        return
-    if not states:
-        return
-    if all(state == "delivered" for state in states):
-        order.status = "delivered"
-    elif all(state in ("shipped", "delivered") for state in states):
-        order.status = "shipped"
-    elif any(state in ("shipped", "delivered") for state in states):
-        order.status = "partially_shipped"
-    elif all(state == "acknowledged" for state in states):
-        order.status = "confirmed"
-    elif any(state in ("sent", "acknowledged") for state in states):
-        order.status = "awaiting_supplier"
-    else:
-        order.status = "routed"
+    """The order's status from its supplier orders, read under the order's lock (the caller holds it)."""
+    states = db.session.scalars(select(SupplierOrder.status).where(SupplierOrder.order_id == order.id)).all()
+    order.status = flow.order_status(order.status, states,
+                                     lines_unplaced=order.status == "manual_review" and bool(_unplaced(order)))
 
 
 def _reservation_ids(supplier_order_id: int) -> list[int]:

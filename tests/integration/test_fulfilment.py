@@ -364,3 +364,66 @@ def test_a_stale_figure_is_checked_live_before_reserving_and_the_order_routed_on
     assert db.session.scalar(select(SupplierStock.on_hand).where(SupplierStock.supplier_sku == "ACME-MUG-1")) == live
     assert states(placed.id) == [("PACIFIC", "acknowledged")]
     assert taken(desks, "ACME")["posts_by_key"] == {}
+
+
+def _in_threads(app, work, *args_per_thread) -> list:
+    """Run `work(*args)` in one thread per args tuple, released together, each in its own app context."""
+    import threading
+
+    barrier, results = threading.Barrier(len(args_per_thread)), []
+
+    def run(args):
+        with app.app_context():
+            barrier.wait()
+            try:
+                results.append(work(*args))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(args,)) for args in args_per_thread]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_two_fulfilment_jobs_for_one_order_at_once_make_one_set_of_supplier_orders(world, desks, app, monkeypatch):
+    monkeypatch.setattr(fulfilment, "_dispatch_soon", lambda ids: None)
+    placed = accepted("#2030", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
+    outcomes = _in_threads(app, lambda order_id: fulfilment.fulfil_order(order_id).status, (placed.id,), (placed.id,))
+    assert sorted(outcomes) == ["routed", "skipped"]
+    assert len(supplier_orders(placed.id)) == 2
+    assert db.session.scalar(select(func.count()).select_from(Reservation)) == 2
+    assert (reserved("ACME", "MUG-1"), reserved("MAPLE", "LAMP-1")) == (2, 1)
+
+
+def test_both_shipments_acknowledged_at_once_leave_the_order_confirmed(world, desks, app, monkeypatch):
+    monkeypatch.setattr(fulfilment, "_dispatch_soon", lambda ids: None)
+    placed = accepted("#2031", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
+    first, second = fulfilment.fulfil_order(placed.id).supplier_order_ids
+    outcomes = _in_threads(app, fulfilment.dispatch_supplier_order, (first,), (second,), (first,), (second,))
+    assert sorted(outcomes).count("acknowledged") >= 2 and set(outcomes) <= {"acknowledged", "in_flight"}
+    assert states(placed.id) == [("ACME", "acknowledged"), ("MAPLE", "acknowledged")]
+    assert db.session.get(Order, placed.id).status == "confirmed"
+    assert [len(taken(desks, code)["orders"]) for code in ("ACME", "MAPLE")] == [1, 1]
+
+
+def test_units_taken_by_another_order_between_routing_and_reserving_send_the_order_elsewhere(
+        world, desks, monkeypatch):
+    from app.services import inventory
+
+    checked_live = fulfilment._checked_live
+
+    def another_order_takes_the_mugs(routed, network):
+        monkeypatch.setattr(fulfilment, "_checked_live", checked_live)  # only this once
+        acme_id, sku = network.offer_keys[("ACME", "MUG-1")]
+        inventory.reserve_plan([inventory.Hold(acme_id, sku, 49)], order_id=None, cause="another order")
+        return checked_live(routed, network)
+
+    monkeypatch.setattr(fulfilment, "_checked_live", another_order_takes_the_mugs)
+    placed = accepted("#2032", [("MUG-1", 3, "12.00")])
+    assert fulfilment.fulfil_order(placed.id).status == "routed"
+    assert states(placed.id) == [("PACIFIC", "acknowledged")]
+    [retry] = [e for e in db.session.get(Order, placed.id).events if e.kind == "reserve_retry"]
+    assert retry.data["available"] == 1 and retry.data["wanted"] == 3
