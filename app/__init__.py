@@ -21,6 +21,8 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     app.config.update(overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # One line per outbound request (thousands per channel publish) drowns the event log; ours say what happened.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     from app import cli, extensions, htmx, models, permissions, sandbox, web
 
