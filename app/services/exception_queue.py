@@ -138,6 +138,8 @@ def list_items(filters: QueueFilter, per_page: int = 50, now: datetime | None = 
         raise ServiceError(f"Age is one of {', '.join(AGE_FILTERS)}.", field="age")
     if filters.group and filters.group not in KIND_GROUPS:
         raise ServiceError(f"Group is one of {', '.join(KIND_GROUPS)}.", field="group")
+    if filters.late not in ("", "yes"):
+        raise ServiceError("Late is yes (past the SLA of its kind) or left out.", field="late")
     query = select(ExceptionItem, Supplier.code.label("supplier_code")) \
         .outerjoin(Supplier, Supplier.id == ExceptionItem.supplier_id)
     if filters.sort == "impact":

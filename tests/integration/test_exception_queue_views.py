@@ -102,6 +102,7 @@ def test_each_view_sets_its_filters(client, make_user):
     counts = exception_queue.view_counts(None, "admin", now=now)
     assert counts == {"sync-feeds": 2, "failed-jobs": 1, "late": 4, "oldest": 7, "mine": 0}
     assert client.get("/exceptions?group=nonsense").status_code == 422
+    assert client.get("/exceptions?late=maybe").status_code == 422
 
 
 def varied_items(now) -> list[ExceptionItem]:
