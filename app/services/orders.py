@@ -32,6 +32,8 @@ ORDER_STATUSES = ("received", "accepted", "routed", "awaiting_supplier", "confir
                   "delivered", "manual_review", "cancelled")
 # Nothing left to cancel once every parcel is on its way.
 FINAL_STATUSES = ("cancelled", "shipped", "delivered")
+# A supplier may still answer, ship or deliver: the order page follows these by itself.
+FOLLOWED_STATUSES = ("routed", "awaiting_supplier", "confirmed", "partially_shipped", "shipped")
 MAX_UPLOAD_ROWS = 5000
 # One row per order line; the order's own columns repeat on each of its lines.
 CSV_COLUMNS = ("order_id", "number", "placed_at", "currency", "email", "total", "ship_to_name", "ship_to_company",

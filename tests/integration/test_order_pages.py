@@ -133,6 +133,10 @@ def test_the_order_page_shows_the_routing_decision_each_shipment_and_the_reserva
     assert ledger.count('class="ledger-event"') == 3 + 2 + 2
     assert f'href="#shipment-{maple.id}"' in ledger
     assert 'id="cancel-form"' in html  # partially shipped: what has not left can still be cancelled
+    assert 'hx-trigger="every 20s"' in html  # parcels on their way: the page follows them
+    fragment = client.get(f"/orders/{placed.id}", headers={"HX-Request": "true", "HX-Target": "order-progress"}).text
+    assert fragment.lstrip().startswith('<div id="order-progress"') and 'id="ledger"' in fragment
+    assert 'id="routing"' not in fragment
 
 
 def test_an_order_waiting_on_a_person_says_why_it_has_no_shipment(client, make_user, app):
@@ -148,6 +152,7 @@ def test_an_order_waiting_on_a_person_says_why_it_has_no_shipment(client, make_u
     assert "Shipments <span class=\"muted\">(0)</span>" in html
     assert "No shipment: no supplier could take this order" in html and "No stock held for this order." in html
     assert "<code>out_of_stock</code>" in html and "rule set <span class=\"muted\">none (defaults)</span>" in html
+    assert 'hx-trigger="every 20s"' not in html  # nothing is on its way: nothing to follow
 
 
 @pytest.fixture

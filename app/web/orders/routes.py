@@ -34,7 +34,8 @@ def show(order_id: int):
         detail = orders.order_detail(order_id)
     except ServiceError:
         abort(404)
-    return render_page("orders/show.html", detail=detail, order=detail.order, error=None, reason="")
+    return render_page("orders/show.html", fragments=("order_progress",), detail=detail, order=detail.order,
+                       error=None, reason="", following=orders.FOLLOWED_STATUSES)
 
 
 @bp.post("/<int:order_id>/cancel")
@@ -50,7 +51,7 @@ def cancel(order_id: int):
         except ServiceError:
             abort(404)
         return render_fragment("orders/show.html", "cancel_form", status=422, detail=detail, order=detail.order,
-                               error=problem.message, reason=reason)
+                               error=problem.message, reason=reason, following=orders.FOLLOWED_STATUSES)
     flash(orders.cancel_summary(outcome), "success" if not outcome.failed else "warning")
     target = url_for("orders.show", order_id=order_id)
     if is_htmx_request():
