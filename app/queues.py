@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -71,8 +73,8 @@ def enqueue_unless_pending(flag: str, job: str, *args, ttl: int = 60, **kwargs) 
     """Enqueue `job` unless one enqueued under `flag` has not started yet: that one will see this work too.
 
     For jobs that drain a backlog: each job is a new process, so one per event would fall behind.
-    The job calls `job_started(flag)` before it reads the backlog. The flag expires after `ttl`
-    seconds in case a job is lost before it starts.
+    The job calls `job_started(flag)` before it reads the backlog, or drains it under `drain_backlog`. The flag
+    expires after `ttl` seconds in case a job is lost before it starts.
     """
     if not connection().set(PENDING_FLAG_KEY.format(flag), "1", nx=True, ex=ttl):
         return None
@@ -82,6 +84,38 @@ def enqueue_unless_pending(flag: str, job: str, *args, ttl: int = 60, **kwargs) 
 def job_started(flag: str) -> None:
     """Let the next event enqueue a new job: anything stored from now on is after this job's read."""
     connection().delete(PENDING_FLAG_KEY.format(flag))
+
+
+def drain_backlog(flag: str, job: str, drain: Callable[[], int], *, queue: str = DEFAULT, ttl: int = 60,
+                  budget_seconds: float = 120) -> int:
+    """Inside the job `enqueue_unless_pending(flag, job)` queued: call `drain()` (it returns how many items it
+    took) until a pass finds nothing, holding the flag meanwhile, so events that arrive while it works queue
+    no other job. Returns the items taken.
+
+    Starting a job costs a new process (seconds of CPU, Flask-RQ's work horse); under a steady stream of events
+    "one job per event that finds none waiting" starts one after another. Here one job keeps up with the
+    stream. Nothing is left behind: the flag is dropped, then the backlog read once more, so an event that saw
+    the flag was stored before that read; if the read finds work the job takes it and holds the flag again,
+    unless an event queued the next job in between. After `budget_seconds` (under RQ's job timeout) the job
+    hands over to a new one. The flag's `ttl` is renewed on each pass, in case the job dies.
+    """
+    key, redis = PENDING_FLAG_KEY.format(flag), connection()
+    deadline, total = time.monotonic() + budget_seconds, 0
+    redis.set(key, "1", ex=ttl)
+    while True:
+        taken = drain()
+        total += taken
+        if taken and time.monotonic() < deadline:
+            redis.set(key, "1", ex=ttl)
+            continue
+        redis.delete(key)
+        if time.monotonic() >= deadline:
+            enqueue_unless_pending(flag, job, queue=queue, ttl=ttl)
+            return total
+        taken = drain()
+        total += taken
+        if not taken or not redis.set(key, "1", nx=True, ex=ttl):
+            return total
 
 
 def report_progress(percent: int, message: str) -> None:

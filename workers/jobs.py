@@ -60,8 +60,7 @@ def requeue_forgotten_pushes() -> int:
 
 def take_in_pending_payloads() -> dict:
     """Normalize, validate and take in every stored channel payload still pending (orders, updates, cancellations)."""
-    queues.job_started(intake.DRAIN_FLAG)
-    taken = intake.take_in_pending()
+    taken = queues.drain_backlog(intake.DRAIN_FLAG, "take_in_pending_payloads", intake.take_in_pending, queue=queues.HIGH)
     return {"message": f"{taken} payloads taken in."}
 
 

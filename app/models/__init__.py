@@ -31,10 +31,13 @@ __all__ = ["render_migration_type", "AuditEntry", "Channel", "ChannelListing", "
 
 @event.listens_for(Engine, "connect")
 def _tune_sqlite(dbapi_connection, _record):
-    # Web, worker and cron write the same file: WAL lets readers go on while one writes.
+    # Web, worker and cron write the same file: WAL lets readers go on while one writes. In WAL, synchronous=NORMAL
+    # syncs at checkpoints instead of at every commit: a commit survives any process crash and the file never
+    # corrupts; only a power loss or OS crash can undo the last commits (the reconciliation poll takes those in again).
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()

