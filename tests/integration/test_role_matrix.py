@@ -83,7 +83,17 @@ EXPECTED.update({endpoint: PUBLIC for endpoint in SANDBOX_ENDPOINTS})
 EXPECTED.update({endpoint: PUBLIC for endpoint in (
     "api.shopify_webhook", "api.woocommerce_webhook", "api.create_order", "api.openapi",
     "sandbox_storefront.shopify_orders", "sandbox_storefront.woocommerce_orders", "sandbox_storefront.place_orders",
-    "sandbox_storefront.cancel_order", "sandbox_storefront.order_rate")})
+    "sandbox_storefront.cancel_order", "sandbox_storefront.order_rate",
+    # what the console tells the shop (quantities, tracking) and the test controls that read it back
+    "sandbox_storefront.shopify_set_inventory", "sandbox_storefront.shopify_update_product",
+    "sandbox_storefront.shopify_create_fulfilment", "sandbox_storefront.woocommerce_update_product",
+    "sandbox_storefront.woocommerce_add_tracking", "sandbox_storefront.published", "sandbox_storefront.order_fulfilments",
+    "sandbox_storefront.mode")})
+# The suppliers' order desks: dispatch places, polls and cancels supplier orders there; tests switch their mode.
+EXPECTED.update({endpoint: PUBLIC for endpoint in (
+    "sandbox_supplier_orders.place_order", "sandbox_supplier_orders.order_status", "sandbox_supplier_orders.cancel_order",
+    "sandbox_supplier_orders.ship_order", "sandbox_supplier_orders.order_mode", "sandbox_supplier_orders.orders_taken")})
+EXPECTED["channels.publish_now"] = {"admin"}
 SAMPLE_ARGS = {"filename": "css/app.css", "code": "ACME", "job_id": "no-such-job", "user_id": "1", "run_id": "1", "sku": "KIT-00001", "item_id": "1",
                "rule_set_id": "1", "rule_id": "1", "preview_id": "1",
                "service_id": "1", "rate_id": "1", "surcharge_id": "1", "version": "2024-10", "kind": "shopify",
