@@ -173,7 +173,7 @@ def seed(now=None) -> SeedResult:
     channels = _seed_channels()
     db.session.commit()
     intake_payloads = _seed_intake(now)  # through the intake service, which commits each payload
-    _seed_order_flow()
+    _seed_order_flow(now)
     result = SeedResult(created_users, created_suppliers, len(missing), len(offers), len(stock), connected,
                         services, rule_sets, orders, channels, intake_payloads)
     log.info("demo_seeded users=%s suppliers=%s products=%s offers=%s stock=%s connections=%s shipping_services=%s "
@@ -425,31 +425,57 @@ def _seed_intake(now) -> int:
     return created
 
 
-# Order desks of the demo's sandbox suppliers: MAPLE refuses (its lines are rerouted, or wait for a person),
-# EUROHUB ships slowly; the rest ship a minute after taking an order, and it arrives ten minutes later.
-DEMO_ORDER_MODES = {"MAPLE": {"mode": "reject"}, "EUROHUB": {"ship_after_seconds": 1800}}
+# Order desks of the demo's sandbox suppliers: EUROHUB refuses (its lines are rerouted, or wait for a person),
+# MAPLE ships slowly; the rest ship a minute after taking an order, and it arrives ten minutes later.
+DEMO_ORDER_MODES = {"EUROHUB": {"mode": "reject"}, "MAPLE": {"ship_after_seconds": 1800}}
 DEMO_FLOWING_ORDERS = 16
 
 
-def _seed_order_flow() -> int:
-    """With SANDBOX on and fulfilment running (not the test app): the newest demo orders are accepted and handed
-    to fulfilment, so the worker routes, reserves and dispatches them and the console shows shipments. Once."""
-    from app import queues
+def _seed_order_flow(now) -> int:
+    """With SANDBOX on and fulfilment running (not the test app): a few more shop orders, of SKUs some supplier
+    ships to their country, taken in through intake, which hands them to fulfilment; the worker routes, reserves
+    and dispatches them, so the console shows shipments and their tracking goes back to the shop. Once."""
+    import json
+
+    from app.models import Channel, InboundPayload
     from app.sandbox import supplier_orders
-    from app.services import fulfilment
+    from app.sandbox.storefront import build_order, save_order
+    from app.services import fulfilment, intake
 
     if not current_app.config["DROPDESK"].sandbox or not fulfilment.fulfils_on_accept():
         return 0
-    if db.session.scalar(select(Order.id).where(Order.external_id.like("demo-%"), Order.status != "received")
+    if db.session.scalar(select(InboundPayload.id).where(InboundPayload.delivery_id.like("%:demo-flow:%"))
                          .limit(1)) is not None:
         return 0
     for code, wanted in DEMO_ORDER_MODES.items():
         supplier_orders.set_order_mode(code, supplier_orders.parse_order_mode(wanted))
-    newest = list(db.session.scalars(select(Order).where(Order.external_id.like("demo-%"))
-                                     .order_by(Order.placed_at.desc()).limit(DEMO_FLOWING_ORDERS)))
-    for order in newest:
-        order.status = "accepted"
-    db.session.commit()
-    for order in newest:
-        queues.enqueue("fulfil_order", order.id, description=f"Fulfil order {order.id}")
-    return len(newest)
+    routable: dict[str, set[str]] = {}
+    for sku, ships_to in db.session.execute(
+            select(Product.sku, Supplier.ships_to).join(SupplierOffer, SupplierOffer.product_id == Product.id)
+            .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
+            .join(SupplierStock, (SupplierStock.supplier_id == SupplierOffer.supplier_id)
+                  & (SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
+            .where(Supplier.status == "active", SupplierOffer.moq <= 1, SupplierStock.on_hand >= 5)):
+        for country in ships_to or []:
+            routable.setdefault(country, set()).add(sku)
+    channels = {channel.kind: channel for channel in db.session.scalars(select(Channel))}
+    created = 0
+    for number in range(1, DEMO_FLOWING_ORDERS + 1):
+        kind = ("shopify", "woocommerce")[number % 2]
+        channel = channels.get(kind)
+        # The address is drawn before the lines, so a first draw says where the order goes.
+        probe = build_order(kind, 950 + number, ["-"], now)
+        country = (probe["shipping_address"] or {}).get("country_code") if kind == "shopify" else probe["shipping"]["country"]
+        if channel is None or not routable.get(country):
+            continue
+        placed_at = now - timedelta(minutes=number * 7)
+        order = build_order(kind, 950 + number, sorted(routable[country])[:300], placed_at)
+        save_order(kind, order)  # the shop knows its own orders: tracking is pushed back to them
+        payload = InboundPayload(source=intake.SOURCE, channel_id=channel.id, delivery_id=f"{channel.code}:demo-flow:{number}",
+                                 headers={}, body=json.dumps(order), received_at=placed_at, status="pending",
+                                 topic="orders/create" if kind == "shopify" else "order.created")
+        db.session.add(payload)
+        db.session.commit()
+        intake.process_payload(payload.id)  # accepted: intake queues its fulfilment
+        created += 1
+    return created
