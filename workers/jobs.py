@@ -122,9 +122,14 @@ def dispatch_supplier_order(supplier_order_id: int) -> dict:
     return {"message": f"Supplier order {supplier_order_id}: {fulfilment.dispatch_supplier_order(supplier_order_id)}."}
 
 
-def poll_supplier_orders() -> int:
-    """Every few minutes: acknowledged and shipped supplier orders asked for shipments and delivery."""
-    return fulfilment.poll_supplier_orders()
+def schedule_supplier_order_polls() -> int:
+    """Every two minutes: one job per supplier with acknowledged or shipped orders to follow."""
+    return fulfilment.enqueue_supplier_order_polls()
+
+
+def poll_supplier_orders(supplier_id: int | None = None) -> int:
+    """Ask a supplier (or every one) about its acknowledged and shipped orders: shipments, tracking, delivery."""
+    return fulfilment.poll_supplier_orders(supplier_id)
 
 
 def reconcile_supplier_orders() -> int:

@@ -704,6 +704,17 @@ def _close_supplier_order(supplier_order_id: int, from_states, status: str) -> b
 # --- following shipments -------------------------------------------------------------------------
 
 
+def enqueue_supplier_order_polls() -> int:
+    """The cron tick's fan-out: one poll job per supplier with orders to follow (acknowledged or shipped)."""
+    supplier_ids = list(db.session.scalars(select(SupplierOrder.supplier_id).distinct().where(
+        SupplierOrder.status.in_(("acknowledged", "shipped")), SupplierOrder.supplier_ref.is_not(None))
+        .order_by(SupplierOrder.supplier_id)))
+    db.session.rollback()
+    for supplier_id in supplier_ids:
+        queues.enqueue("poll_supplier_orders", supplier_id, description=f"Follow supplier {supplier_id}'s orders")
+    return len(supplier_ids)
+
+
 def poll_supplier_orders(supplier_id: int | None = None) -> int:
     """Periodic: ask each supplier about its acknowledged and shipped orders; a new shipment brings its
     tracking, consumes its reservations and queues the push to the channel. Returns how many changed."""

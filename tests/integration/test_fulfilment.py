@@ -14,7 +14,7 @@ from app.connectors import RetryPolicy
 from app.extensions import db
 from app.models import ExceptionItem, Order, Reservation, SupplierOrder, SupplierStock
 from app.sandbox import sandbox_connection, sandbox_credentials
-from app.services import fulfilment
+from app.services import ServiceError, fulfilment
 from tests.integration.routing_world import offer, order, product, rule_set, service, supplier
 
 CODES = ("ACME", "MAPLE", "PACIFIC")
@@ -156,6 +156,8 @@ def test_an_order_no_one_can_serve_waits_for_a_person_with_its_routing_trace(wor
     assert {entry["supplier"] for entry in item.payload["trace"]
             if entry.get("reason") == "out_of_stock" and entry.get("supplier")} == {"MAPLE", "PACIFIC"}
     assert db.session.scalar(select(func.count()).select_from(Reservation)) == 0
+    with pytest.raises(ServiceError, match="MAPLE cannot take these lines"):
+        fulfilment.reroute_by_hand(placed.id, "MAPLE", "ops@example.com")
     # Lamps come in: a person picks the supplier from the item, seeing what each would cost.
     db.session.execute(SupplierStock.__table__.update().where(SupplierStock.supplier_sku == "PACIFIC-LAMP-1")
                        .values(on_hand=60))
@@ -212,7 +214,7 @@ def test_polling_brings_tracking_consumes_the_reservations_and_marks_the_order_s
     assert db.session.get(Order, placed.id).status == "partially_shipped"
     assert reserved("ACME", "MUG-1") == 0 and reserved("MAPLE", "LAMP-1") == 1
     desks.post(f"/MAPLE/orders/{maple.supplier_ref}/ship").raise_for_status()
-    assert fulfilment.poll_supplier_orders() == 1
+    assert fulfilment.enqueue_supplier_order_polls() == 2  # fan-out: ACME (to delivery) and MAPLE, run here at once
     assert fulfilment.poll_supplier_orders() == 0  # already known: nothing happens twice
     assert db.session.get(Order, placed.id).status == "shipped"
     assert [(r.state, [e.kind for e in events]) for r, events in fulfilment.ledger_of(placed.id)] == [
