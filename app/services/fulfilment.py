@@ -373,6 +373,9 @@ def _attempt(supplier_order_id: int) -> _Step:
     if not connectors.supports_orders(settings):
         return _no_order_api(supplier_order_id)
     order = _locked_order(supplier_order.order_id)
+    if order is None:
+        db.session.rollback()
+        return _Step("missing")
     claimed = db.session.execute(
         update(SupplierOrder).where(SupplierOrder.id == supplier_order_id, SupplierOrder.status.in_(("pending", "sent")))
         .values(status="sent", attempts=SupplierOrder.attempts + 1, sent_at=utcnow())

@@ -201,6 +201,21 @@ def test_duplicate_dispatch_jobs_place_one_order_at_the_supplier(world, desks, m
     assert supplier_orders(placed.id)[0].supplier_ref == desk["orders"][0]["id"]
 
 
+def test_a_supplier_that_took_the_order_but_answered_too_late_is_asked_again_and_gives_the_same_order(world, desks):
+    acme = world["ACME"]
+    acme.connection_options = {**acme.connection_options,
+                               "orders": {**acme.connection_options["orders"], "timeout_seconds": 1}}
+    db.session.commit()
+    mode(desks, "ACME", "accept_slowly", hold_seconds=3)  # takes it, then answers after our 1 s timeout
+    placed = accepted("#2013", [("MUG-1", 1, "12.00")])
+    fulfilment.fulfil_order(placed.id)
+    [shipment] = supplier_orders(placed.id)
+    desk = taken(desks, "ACME")
+    assert (shipment.status, shipment.attempts) == ("acknowledged", 2)
+    assert len(desk["orders"]) == 1 and desk["posts_by_key"] == {shipment.idempotency_key: 2}
+    assert shipment.supplier_ref == desk["orders"][0]["id"]
+
+
 def test_polling_brings_tracking_consumes_the_reservations_and_marks_the_order_shipped(world, desks):
     placed = accepted("#2007", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
     fulfilment.fulfil_order(placed.id)
