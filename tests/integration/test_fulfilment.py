@@ -238,6 +238,30 @@ def test_polling_brings_tracking_consumes_the_reservations_and_marks_the_order_s
     assert kinds.count("shipped") == 2
 
 
+def test_a_delivered_parcel_completes_the_order_and_the_flow_panel_counts_it(world, desks):
+    from app.sandbox import clock
+
+    clock.freeze_clock(fulfilment.utcnow() - timedelta(minutes=5))  # the desk's clock, moved on by hand below
+    try:
+        mode(desks, "ACME", "accept", ship_after_seconds=60, deliver_after_seconds=120)
+        placed = accepted("#2014", [("MUG-1", 1, "12.00")])
+        fulfilment.fulfil_order(placed.id)
+        clock.advance_clock(90)
+        assert fulfilment.poll_supplier_orders() == 1 and states(placed.id) == [("ACME", "shipped")]
+        clock.advance_clock(150)
+        assert fulfilment.poll_supplier_orders() == 1 and states(placed.id) == [("ACME", "delivered")]
+    finally:
+        clock.unfreeze_clock()
+    db.session.expire_all()
+    assert db.session.get(Order, placed.id).status == "delivered"
+    kinds = [e.kind for e in db.session.get(Order, placed.id).events]
+    assert kinds[-1] == "delivered" and "shipped" in kinds
+    assert "tracking_not_pushed" in kinds  # no channel of that name here: said on the timeline, not an error
+    counts = fulfilment.order_flow_counts()
+    assert (counts.received_today, counts.routed_today, counts.shipped_today) == (1, 1, 1)
+    assert counts.by_status == {"delivered": 1} and counts.awaiting_supplier == counts.manual_review == 0
+
+
 def test_cancelling_before_shipping_cancels_at_the_supplier_and_releases_everything(world, desks):
     placed = accepted("#2008", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
     fulfilment.fulfil_order(placed.id)
