@@ -72,21 +72,22 @@ def hold_plan(holds: Iterable[Hold], *, order_id: int | None, cause: str) -> lis
             raise ServiceError(f"A reservation needs a positive quantity (got {hold.qty}).", field="qty")
     if not holds:
         return []
-    # The stock rows first, then the plan's reservations and its ledger rows in one INSERT each and the products'
-    # totals in one query: the rows stay locked for few round trips.
+    # The plan's reservations and ledger rows first, one INSERT each, before any stock row is locked; then each
+    # stock row by its conditional UPDATE; then the products' totals in one query. A stock row stays locked for
+    # a few round trips, and a refused line takes the reservations back with the rollback.
     now = utcnow()
-    for hold in sorted(holds, key=lambda hold: (hold.supplier_id, hold.supplier_sku)):
-        taken = db.session.execute(_TAKE, {"b_supplier_id": hold.supplier_id, "b_supplier_sku": hold.supplier_sku,
-                                           "b_qty": hold.qty})
-        if taken.rowcount != 1:
-            available = _available(hold.supplier_id, hold.supplier_sku)
-            raise ReservationRefused(hold, available)
     ids = list(db.session.scalars(_HOLD, [
         {"supplier_id": hold.supplier_id, "supplier_sku": hold.supplier_sku, "qty": hold.qty, "order_id": order_id,
          "order_line_id": hold.order_line_id, "supplier_order_id": hold.supplier_order_id, "state": "held",
          "created_at": now} for hold in holds]))
     db.session.execute(_LEDGER, [{"reservation_id": reservation_id, "kind": "created", "qty": hold.qty, "cause": cause,
                                   "at": now} for reservation_id, hold in zip(ids, holds)])
+    for hold in sorted(holds, key=lambda hold: (hold.supplier_id, hold.supplier_sku)):
+        taken = db.session.execute(_TAKE, {"b_supplier_id": hold.supplier_id, "b_supplier_sku": hold.supplier_sku,
+                                           "b_qty": hold.qty})
+        if taken.rowcount != 1:
+            available = _available(hold.supplier_id, hold.supplier_sku)
+            raise ReservationRefused(hold, available)
     _refresh_totals(holds)
     return ids
 
