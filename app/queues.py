@@ -67,6 +67,7 @@ def runs_inline() -> bool:
 
 
 PENDING_FLAG_KEY = "dropdesk:pending-job:{}"
+LINGER_POLL_SECONDS = 0.2
 
 
 def enqueue_unless_pending(flag: str, job: str, *args, ttl: int = 60, **kwargs) -> str | None:
@@ -87,35 +88,45 @@ def job_started(flag: str) -> None:
 
 
 def drain_backlog(flag: str, job: str, drain: Callable[[], int], *, queue: str = DEFAULT, ttl: int = 60,
-                  budget_seconds: float = 120) -> int:
+                  linger_seconds: float = 5, budget_seconds: float = 120) -> int:
     """Inside the job `enqueue_unless_pending(flag, job)` queued: call `drain()` (it returns how many items it
-    took) until a pass finds nothing, holding the flag meanwhile, so events that arrive while it works queue
-    no other job. Returns the items taken.
+    took) until it has found nothing for `linger_seconds`, holding the flag meanwhile, so events that arrive while
+    it works queue no other job. Returns the items taken.
 
-    Starting a job costs a new process (seconds of CPU, Flask-RQ's work horse); under a steady stream of events
-    "one job per event that finds none waiting" starts one after another. Here one job keeps up with the
-    stream. Nothing is left behind: the flag is dropped, then the backlog read once more, so an event that saw
-    the flag was stored before that read; if the read finds work the job takes it and holds the flag again,
-    unless an event queued the next job in between. After `budget_seconds` (under RQ's job timeout) the job
-    hands over to a new one. The flag's `ttl` is renewed on each pass, in case the job dies.
+    Starting a job costs a new process (seconds of CPU, Flask-RQ's work horse); under a stream of events "one job
+    per event that finds none waiting" starts one after another. Here one job keeps up with the stream, looking
+    again every LINGER_POLL_SECONDS while it lingers. Nothing is left behind: the flag is dropped, then the
+    backlog read once more, so an event that saw the flag was stored before that read; if the read finds work
+    the job takes it and holds the flag again, unless an event queued the next job in between. After
+    `budget_seconds` (under RQ's job timeout) the job hands over to a new one. The flag's `ttl` is renewed on
+    each pass, in case the job dies. A job run inline (the test app) does not linger.
     """
     key, redis = PENDING_FLAG_KEY.format(flag), connection()
-    deadline, total = time.monotonic() + budget_seconds, 0
+    linger = 0 if runs_inline() else linger_seconds
+    started, total = time.monotonic(), 0
+    idle_since = started
     redis.set(key, "1", ex=ttl)
     while True:
         taken = drain()
         total += taken
-        if taken and time.monotonic() < deadline:
-            redis.set(key, "1", ex=ttl)
-            continue
+        now = time.monotonic()
+        if now - started < budget_seconds:
+            if taken or now - idle_since < linger:
+                if taken:
+                    idle_since = now
+                else:
+                    time.sleep(LINGER_POLL_SECONDS)
+                redis.set(key, "1", ex=ttl)
+                continue
         redis.delete(key)
-        if time.monotonic() >= deadline:
+        if now - started >= budget_seconds:
             enqueue_unless_pending(flag, job, queue=queue, ttl=ttl)
             return total
         taken = drain()
         total += taken
         if not taken or not redis.set(key, "1", nx=True, ex=ttl):
             return total
+        idle_since = time.monotonic()
 
 
 def report_progress(percent: int, message: str) -> None:

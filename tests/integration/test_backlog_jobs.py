@@ -53,3 +53,17 @@ def test_a_job_out_of_time_hands_the_backlog_to_a_new_job(enqueued):
 
     assert queues.drain_backlog(FLAG, "drain_job", drain, budget_seconds=0) == 1
     assert enqueued == ["drain_job"] and flag_is_set()  # the successor is queued and holds the flag
+
+
+def test_a_job_run_by_a_worker_lingers_for_the_next_events_instead_of_leaving_them_a_new_process(enqueued, monkeypatch):
+    monkeypatch.setattr(queues, "runs_inline", lambda: False)
+    monkeypatch.setattr(queues, "LINGER_POLL_SECONDS", 0.01)
+    passes, taken = iter([[1], [], [], [2], []]), []
+
+    def drain() -> int:
+        items = next(passes, [])
+        taken.extend(items)
+        return len(items)
+
+    assert queues.drain_backlog(FLAG, "drain_job", drain, linger_seconds=0.5) == 2
+    assert taken == [1, 2] and enqueued == [] and not flag_is_set()
