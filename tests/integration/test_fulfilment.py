@@ -53,7 +53,9 @@ def world(desks, sandbox_url):
     offer(rows["PACIFIC"], lamp, "30.00", 10)
     rule_set(1, "active", [{"name": "Cheapest", "priority": 10, "then": {"objective": "lowest_cost"}}])
     db.session.commit()
-    return rows
+    yield rows
+    # The test queue runs each job here at once; one that raised would only show as an item.
+    assert [item.reason for item in items("job_failed")] == []
 
 
 def mode(desks, code: str, name: str, **options) -> None:
