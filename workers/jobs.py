@@ -127,6 +127,12 @@ def schedule_supplier_order_polls() -> int:
     return fulfilment.enqueue_supplier_order_polls()
 
 
+def reroute_unplaced(order_id: int) -> dict:
+    """Route again the lines a failed shipment left without a supplier order."""
+    outcome = fulfilment.reroute_unplaced(order_id)
+    return {"message": f"Order {order_id}: {outcome.status}.", "supplier_orders": list(outcome.supplier_order_ids)}
+
+
 def poll_supplier_orders(supplier_id: int | None = None) -> int:
     """Ask a supplier (or every one) about its acknowledged and shipped orders: shipments, tracking, delivery."""
     return fulfilment.poll_supplier_orders(supplier_id)

@@ -523,25 +523,47 @@ def fall_back(supplier_order_id: int, reason: str, cause: str) -> FallBack:
     db.session.commit()
     log.info("supplier_order_failed supplier_order=%s supplier=%s reason=%s", supplier_order_id, code, reason)
 
-    line_ids = [int(line["order_line_id"]) for line in supplier_order.lines]
-    failed = _failed_entries(order.id)
-    placed = _place_lines(order.id, line_ids, exclude={entry["supplier"] for entry in failed}, allowed=REROUTABLE,
+    return _reroute(order.id, [int(line["order_line_id"]) for line in supplier_order.lines], supplier_order)
+
+
+def reroute_unplaced(order_id: int) -> FallBack:
+    """Lines a failed shipment left without a supplier order (the worker died between a fall back's two steps):
+    routed again without the suppliers that failed, or held for a person."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.status not in REROUTABLE or order.status == "manual_review":
+        db.session.rollback()
+        return FallBack("skipped")
+    lines = _unplaced(order)
+    failed = db.session.scalar(select(SupplierOrder).where(SupplierOrder.order_id == order_id,
+                                                           SupplierOrder.status.in_(FAILED_SUPPLIER_ORDER_STATES))
+                               .order_by(SupplierOrder.closed_at.desc(), SupplierOrder.id.desc()).limit(1))
+    if not lines or failed is None:
+        db.session.rollback()
+        return FallBack("skipped")
+    return _reroute(order_id, [line.id for line in lines], failed)
+
+
+def _reroute(order_id: int, line_ids: list[int], failed_order: SupplierOrder) -> FallBack:
+    reason, code, cause = failed_order.status, failed_order.supplier.code, failed_order.last_error or ""
+    words = "refused" if reason == "refused" else "did not answer"
+    failed = _failed_entries(order_id)
+    placed = _place_lines(order_id, line_ids, exclude={entry["supplier"] for entry in failed}, allowed=REROUTABLE,
                           actor="job dispatch", trigger="reroute", event_kind="rerouted")
     if placed.status == "placed":
-        order = _locked_order(order.id)
+        order = _locked_order(order_id)
         new_suppliers = routing.suppliers_of(placed.routed.plan)
         _raise_order_item(order, "stockout_reroute", reason,
                           f"{code} {words} for order {order.label}; its lines were rerouted to {new_suppliers}.",
                           {"order_id": order.id, "from": code, "to": new_suppliers, "cause": cause[:300],
                            "supplier_orders": list(placed.supplier_order_ids), "failed": failed},
-                          supplier_id=supplier_order.supplier_id)
+                          supplier_id=failed_order.supplier_id)
         db.session.commit()
         _dispatch_soon(placed.supplier_order_ids)
         return FallBack("rerouted", placed.supplier_order_ids)
     if placed.status == "skipped":
         return FallBack("skipped")
     kind = "supplier_rejected" if reason == "refused" else "supplier_timeout"
-    _hold_for_review(order.id, line_ids, placed, kind=kind, allowed=REROUTABLE, failed=failed)
+    _hold_for_review(order_id, line_ids, placed, kind=kind, allowed=REROUTABLE, failed=failed)
     return FallBack("manual_review")
 
 
@@ -847,8 +869,8 @@ def _reconciliation(supplier_order: SupplierOrder, reason_code: str, reason: str
 
 def requeue_stuck_dispatches(older_than: timedelta = STUCK_AFTER) -> int:
     """Sweeper: supplier orders pending or sent with no attempt for a while (a worker died mid-dispatch, Redis
-    lost the job) are dispatched again, the same key making the resend safe; accepted orders never fulfilled
-    are queued again. Returns how many jobs it queued."""
+    lost the job) are dispatched again, the same key making the resend safe; accepted orders never fulfilled,
+    and lines a cut-short fall back left without a supplier, are queued again. Returns how many jobs it queued."""
     cutoff = utcnow() - older_than
     ids = list(db.session.scalars(select(SupplierOrder.id).where(
         SupplierOrder.status.in_(("pending", "sent")),
@@ -862,13 +884,21 @@ def requeue_stuck_dispatches(older_than: timedelta = STUCK_AFTER) -> int:
         waiting = list(db.session.scalars(select(Order.id).where(
             Order.status == "accepted", Order.created_at <= cutoff,
             ~select(SupplierOrder.id).where(SupplierOrder.order_id == Order.id).exists()).order_by(Order.id)))
+    # A fall back cut short after its shipment was closed: lines of a live order that no supplier order carries.
+    recently_failed = db.session.scalars(select(SupplierOrder.order_id).distinct().join(Order).where(
+        SupplierOrder.status.in_(FAILED_SUPPLIER_ORDER_STATES), SupplierOrder.closed_at <= cutoff,
+        SupplierOrder.closed_at > cutoff - timedelta(days=1),
+        Order.status.in_([status for status in REROUTABLE if status != "manual_review"]))).all()
+    orphaned = [order_id for order_id in recently_failed if _unplaced(db.session.get(Order, order_id))]
     db.session.rollback()
     _dispatch_soon(stuck)
     for order_id in waiting:
         queues.enqueue("fulfil_order", order_id, description=f"Fulfil order {order_id}")
-    if stuck or waiting:
-        log.info("dispatch_requeued supplier_orders=%s orders=%s", stuck, waiting)
-    return len(stuck) + len(waiting)
+    for order_id in orphaned:
+        queues.enqueue("reroute_unplaced", order_id, description=f"Reroute order {order_id}'s unplaced lines")
+    if stuck or waiting or orphaned:
+        log.info("dispatch_requeued supplier_orders=%s orders=%s reroutes=%s", stuck, waiting, orphaned)
+    return len(stuck) + len(waiting) + len(orphaned)
 
 
 # --- what the pages read -------------------------------------------------------------------------

@@ -470,3 +470,20 @@ def test_units_taken_by_another_order_between_routing_and_reserving_send_the_ord
     assert states(placed.id) == [("PACIFIC", "acknowledged")]
     [retry] = [e for e in db.session.get(Order, placed.id).events if e.kind == "reserve_retry"]
     assert retry.data["available"] == 1 and retry.data["wanted"] == 3
+
+
+def test_lines_a_cut_short_fall_back_left_without_a_supplier_are_rerouted_by_the_sweeper(world, desks, monkeypatch):
+    dispatch_soon = fulfilment._dispatch_soon
+    monkeypatch.setattr(fulfilment, "_dispatch_soon", lambda ids: None)
+    placed = accepted("#2040", [("MUG-1", 2, "12.00")])
+    [acme_order] = fulfilment.fulfil_order(placed.id).supplier_order_ids
+    monkeypatch.setattr(fulfilment, "_dispatch_soon", dispatch_soon)
+    # The first half of a fall back (shipment closed, its units released), then the worker died.
+    db.session.execute(SupplierOrder.__table__.update().where(SupplierOrder.id == acme_order)
+                       .values(status="refused", closed_at=fulfilment.utcnow() - timedelta(minutes=15),
+                               last_error="out_of_stock"))
+    fulfilment.inventory.release(fulfilment._reservation_ids(acme_order), cause="ACME refused")
+    assert fulfilment.requeue_stuck_dispatches() == 1  # the reroute job, run here at once
+    assert states(placed.id) == [("ACME", "refused"), ("PACIFIC", "acknowledged")]
+    assert (reserved("ACME", "MUG-1"), reserved("PACIFIC", "MUG-1")) == (0, 2)
+    assert fulfilment.requeue_stuck_dispatches() == 0
