@@ -596,26 +596,40 @@ def reroute_options(order_id: int) -> list[RerouteOption]:
 
 def reroute_by_hand(order_id: int, supplier_code: str, actor, *, exception_item_id: int | None = None) -> list[SupplierOrder]:
     """Ops chose the supplier for the lines waiting on a person: reserve there, close the item, dispatch."""
+    if db.session.scalar(select(Supplier.id).where(Supplier.code == supplier_code)) is None:
+        raise ServiceError(f"No supplier {supplier_code}.", field="supplier")
+    return _route_waiting_lines(order_id, actor, only=supplier_code, exception_item_id=exception_item_id)
+
+
+def route_again(order_id: int, actor, *, exception_item_id: int | None = None) -> list[SupplierOrder]:
+    """Ops: route the lines waiting on a person again on today's figures, the suppliers that failed left out
+    (stock came back, a supplier was resumed)."""
+    return _route_waiting_lines(order_id, actor, only=None, exception_item_id=exception_item_id)
+
+
+def _route_waiting_lines(order_id: int, actor, *, only: str | None, exception_item_id: int | None) -> list[SupplierOrder]:
     order = routing.get_order(order_id)
     if order.status == "cancelled":
         raise ServiceError(f"Order {order.label} is cancelled.")
     lines = _unplaced(order)
     if not lines:
         raise ServiceError(f"Every line of order {order.label} is already with a supplier.")
-    if db.session.scalar(select(Supplier.id).where(Supplier.code == supplier_code)) is None:
-        raise ServiceError(f"No supplier {supplier_code}.", field="supplier")
     who = getattr(actor, "email", str(actor))
-    placed = _place_lines(order.id, [line.id for line in lines], exclude=set(), only=supplier_code,
-                          allowed=("accepted", *REROUTABLE), actor=who, trigger="by hand", event_kind="rerouted")
+    placed = _place_lines(order.id, [line.id for line in lines], exclude=set() if only else _failed_suppliers(order.id),
+                          only=only, allowed=("accepted", *REROUTABLE), actor=who, trigger="by hand",
+                          event_kind="rerouted")
     if placed.status != "placed":
-        raise ServiceError(f"{supplier_code} cannot take these lines: {placed.message}", field="supplier")
+        if only:
+            raise ServiceError(f"{only} cannot take these lines: {placed.message}", field="supplier")
+        raise ServiceError(f"Still no supplier can take these lines: {placed.message}")
     order = _locked_order(order.id)
+    suppliers = routing.suppliers_of(placed.routed.plan)
     items = db.session.scalars(select(ExceptionItem).where(
         ExceptionItem.order_id == order.id, ExceptionItem.status == "open",
         (ExceptionItem.id == exception_item_id) if exception_item_id else ExceptionItem.kind.in_(MANUAL_REVIEW_KINDS))).all()
     for item in items:
-        exceptions.close(item, actor, f"Rerouted by hand to {supplier_code}.")
-    audit.record(actor, "order.rerouted", "order", order.id, {"supplier": (None, supplier_code)})
+        exceptions.close(item, actor, f"Rerouted by hand to {suppliers}." if only else f"Routed again: {suppliers}.")
+    audit.record(actor, "order.rerouted", "order", order.id, {"suppliers": (None, suppliers)})
     _settle(order)
     db.session.commit()
     _dispatch_soon(placed.supplier_order_ids)

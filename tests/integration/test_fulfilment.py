@@ -173,6 +173,27 @@ def test_an_order_no_one_can_serve_waits_for_a_person_with_its_routing_trace(wor
     assert db.session.get(Order, placed.id).status == "confirmed"
 
 
+def test_ops_route_an_order_again_when_stock_came_back_leaving_out_the_supplier_that_refused(world, desks):
+    mode(desks, "ACME", "reject")
+    db.session.execute(SupplierStock.__table__.update().where(SupplierStock.supplier_sku == "ACME-MUG-1")
+                       .values(on_hand=100))
+    db.session.commit()
+    placed = accepted("#2015", [("MUG-1", 90, "12.00")])  # ACME says it has 100, PACIFIC has 80
+    fulfilment.fulfil_order(placed.id)  # ACME is chosen and refuses; PACIFIC has too few
+    assert states(placed.id) == [("ACME", "refused")]
+    [item] = items("supplier_rejected")
+    assert item.reason_code == "out_of_stock" and item.payload["failed"][0]["supplier"] == "ACME"
+    with pytest.raises(ServiceError, match="Still no supplier"):
+        fulfilment.route_again(placed.id, "ops@example.com")
+    db.session.execute(SupplierStock.__table__.update().where(SupplierStock.supplier_sku == "PACIFIC-MUG-1")
+                       .values(on_hand=200))
+    db.session.commit()
+    fulfilment.route_again(placed.id, "ops@example.com", exception_item_id=item.id)
+    assert states(placed.id) == [("ACME", "refused"), ("PACIFIC", "acknowledged")]
+    assert items("supplier_rejected")[0].status == "resolved"
+    assert db.session.get(Order, placed.id).status == "confirmed"
+
+
 def test_a_second_unroutable_check_adds_to_the_same_item(world, desks):
     first = accepted("#2005", [("LAMP-1", 50, "40.00")])
     fulfilment.fulfil_order(first.id)
