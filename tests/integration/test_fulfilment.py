@@ -508,3 +508,32 @@ def test_lines_a_cut_short_fall_back_left_without_a_supplier_are_rerouted_by_the
     assert states(placed.id) == [("ACME", "refused"), ("PACIFIC", "acknowledged")]
     assert (reserved("ACME", "MUG-1"), reserved("PACIFIC", "MUG-1")) == (0, 2)
     assert fulfilment.requeue_stuck_dispatches() == 0
+
+
+def test_an_order_cancelled_while_the_supplier_is_taking_it_is_cancelled_there_when_it_answers(
+        world, desks, app, monkeypatch):
+    import threading
+
+    from tests.integration.test_sync_worker_killed import wait_for
+
+    monkeypatch.setattr(fulfilment, "_dispatch_soon", lambda ids: None)
+    placed = accepted("#2050", [("MUG-1", 1, "12.00")])
+    [supplier_order_id] = fulfilment.fulfil_order(placed.id).supplier_order_ids
+    mode(desks, "ACME", "accept_slowly", hold_seconds=2)
+    outcome = []
+
+    def dispatch():
+        with app.app_context():
+            outcome.append(fulfilment.dispatch_supplier_order(supplier_order_id))
+            db.session.remove()
+
+    sending = threading.Thread(target=dispatch)
+    sending.start()
+    wait_for(lambda: len(taken(desks, "ACME")["orders"]) == 1, what="the supplier to take the order")
+    cancelled = fulfilment.cancel_order(placed.id, "support@example.com", "changed their mind")  # no answer yet
+    sending.join(timeout=60)
+    assert cancelled.cancelled == (supplier_order_id,) and outcome == ["cancelled"]
+    assert [o["status"] for o in taken(desks, "ACME")["orders"]] == ["cancelled"]
+    [shipment] = supplier_orders(placed.id)
+    assert shipment.status == "cancelled" and shipment.supplier_ref == taken(desks, "ACME")["orders"][0]["id"]
+    assert reserved("ACME", "MUG-1") == 0
