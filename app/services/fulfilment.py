@@ -59,6 +59,8 @@ ORDER_ITEM_KINDS = (*MANUAL_REVIEW_KINDS, "stockout_reroute", "reconciliation")
 REROUTABLE = ("routed", "awaiting_supplier", "confirmed", "partially_shipped", "shipped", "manual_review")
 RESERVE_ATTEMPTS = 3  # a plan refused at reservation is routed again on fresh figures this many times
 STUCK_AFTER = timedelta(minutes=10)  # a dispatch with no attempt for this long was lost with its worker
+FOLLOW_SHIPPED_FOR = timedelta(days=30)  # a shipped parcel is asked about until delivered, this long at most
+RECONCILE_LOOKBACK = timedelta(days=2)  # acknowledgements the hourly reconciliation compares with what we sent
 LEASE_KEY = "dropdesk:dispatch:{}"
 
 
@@ -743,11 +745,18 @@ def _close_supplier_order(supplier_order_id: int, from_states, status: str) -> b
 # --- following shipments -------------------------------------------------------------------------
 
 
+def _followed():
+    """Supplier orders still worth asking about: acknowledged, or shipped within FOLLOW_SHIPPED_FOR (a supplier
+    that never reports delivery is not asked forever)."""
+    return (SupplierOrder.supplier_ref.is_not(None)
+            & ((SupplierOrder.status == "acknowledged")
+               | ((SupplierOrder.status == "shipped") & (SupplierOrder.shipped_at >= utcnow() - FOLLOW_SHIPPED_FOR))))
+
+
 def enqueue_supplier_order_polls() -> int:
     """The cron tick's fan-out: one poll job per supplier with orders to follow (acknowledged or shipped)."""
-    supplier_ids = list(db.session.scalars(select(SupplierOrder.supplier_id).distinct().where(
-        SupplierOrder.status.in_(("acknowledged", "shipped")), SupplierOrder.supplier_ref.is_not(None))
-        .order_by(SupplierOrder.supplier_id)))
+    supplier_ids = list(db.session.scalars(select(SupplierOrder.supplier_id).distinct().where(_followed())
+                                           .order_by(SupplierOrder.supplier_id)))
     db.session.rollback()
     for supplier_id in supplier_ids:
         queues.enqueue("poll_supplier_orders", supplier_id, description=f"Follow supplier {supplier_id}'s orders")
@@ -757,8 +766,7 @@ def enqueue_supplier_order_polls() -> int:
 def poll_supplier_orders(supplier_id: int | None = None) -> int:
     """Periodic: ask each supplier about its acknowledged and shipped orders; a new shipment brings its
     tracking, consumes its reservations and queues the push to the channel. Returns how many changed."""
-    query = select(SupplierOrder.id).where(SupplierOrder.status.in_(("acknowledged", "shipped")),
-                                           SupplierOrder.supplier_ref.is_not(None)).order_by(SupplierOrder.id)
+    query = select(SupplierOrder.id).where(_followed()).order_by(SupplierOrder.id)
     if supplier_id is not None:
         query = query.where(SupplierOrder.supplier_id == supplier_id)
     ids = list(db.session.scalars(query))
@@ -852,8 +860,10 @@ def reconcile_supplier_orders(now: datetime | None = None) -> int:
         raised += _reconciliation(supplier_order, "no_acknowledgement",
                                   f"{supplier_order.supplier.code} has not acknowledged supplier order "
                                   f"{supplier_order.idempotency_key} within {hours} h of sending it.")
+    # Acknowledgements since the last runs (hourly): a mismatch is found the first time, then it is an item.
     for supplier_order in db.session.scalars(select(SupplierOrder).where(
             SupplierOrder.status.in_(("acknowledged", "shipped", "delivered")),
+            SupplierOrder.acknowledged_at >= now - RECONCILE_LOOKBACK,
             SupplierOrder.acknowledged_lines.is_not(None)).order_by(SupplierOrder.id)).all():
         differences = flow.line_differences(flow.supplier_lines(supplier_order.lines),
                                             ((line["sku"], int(line["qty"])) for line in supplier_order.acknowledged_lines))
