@@ -302,7 +302,7 @@ class Retried:
 def retry(item_id: int, actor) -> Retried:
     """Retry what failed: a failed intake is replayed as it stands (the same checks, the channel's aliases and
     the fixes saved so far); a failed sync runs again in the background and the item closes when it succeeds."""
-    from app.services import intake
+    from app.services import fulfilment, intake
 
     item = _get(item_id)
     if item.kind == "intake_failed":
@@ -311,8 +311,15 @@ def retry(item_id: int, actor) -> Retried:
             return Retried(f"Replayed: order accepted ({outcome.order.label}).", closed=True)
         reasons = ", ".join(error.reason for error in outcome.errors) or outcome.status
         return Retried(f"Replayed: still held ({reasons}).", ok=False)
+    if item.kind in fulfilment.MANUAL_REVIEW_KINDS and item.order_id:
+        # An order waiting on a person: route its waiting lines again on today's figures (stock came back, a
+        # supplier was resumed), the suppliers that already failed it left out. Still no plan: the item stays.
+        placed = fulfilment.route_again(item.order_id, actor, exception_item_id=item.id)
+        suppliers = ", ".join(sorted({supplier_order.supplier.code for supplier_order in placed}))
+        return Retried(f"Routed again: {len(placed)} supplier order(s) to {suppliers}.", closed=True)
     if item.kind != "sync_failed" or item.supplier is None:
-        raise ServiceError("Only a failed intake or a failed sync can be replayed or retried from here.")
+        raise ServiceError("Only a failed intake, an order waiting on a person or a failed sync can be replayed or "
+                           "retried from here.")
     item.history = [*item.history, exceptions.history_entry(actor.email, "retry requested")]
     job_id = sync.start_sync_now(item.supplier.code, actor)  # commits the history line with its audit entry
     return Retried("Sync retry started.", job_id=job_id)

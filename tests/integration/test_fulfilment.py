@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import ExceptionItem, Order, Reservation, SupplierOrder, SupplierStock
 from app.sandbox import sandbox_connection, sandbox_credentials
 from app.services import ServiceError, fulfilment
+from tests.helpers import csrf_token_from, login
 from tests.integration.routing_world import offer, order, product, rule_set, service, supplier
 
 CODES = ("ACME", "MAPLE", "PACIFIC")
@@ -537,3 +538,23 @@ def test_an_order_cancelled_while_the_supplier_is_taking_it_is_cancelled_there_w
     [shipment] = supplier_orders(placed.id)
     assert shipment.status == "cancelled" and shipment.supplier_ref == taken(desks, "ACME")["orders"][0]["id"]
     assert reserved("ACME", "MUG-1") == 0
+
+
+def test_r_in_the_queue_routes_an_order_waiting_on_a_person_again_once_stock_came_back(world, desks, client, make_user):
+    make_user("ops")
+    login(client, "ops@example.com")
+    token = csrf_token_from(client.get("/exceptions").text)
+    placed = accepted("#2030", [("LAMP-1", 50, "40.00")])  # 10 + 10 in stock: waits for a person
+    fulfilment.fulfil_order(placed.id)
+    [item] = items("unroutable")
+    headers = {"HX-Request": "true", "X-CSRFToken": token}
+    still = client.post(f"/exceptions/{item.id}/retry", headers=headers)
+    assert still.status_code == 422 and "Still no supplier" in still.text
+    assert items("unroutable")[0].status == "open" and supplier_orders(placed.id) == []
+    db.session.execute(SupplierStock.__table__.update().where(SupplierStock.supplier_sku == "PACIFIC-LAMP-1")
+                       .values(on_hand=60))
+    db.session.commit()
+    routed = client.post(f"/exceptions/{item.id}/retry", headers=headers)
+    assert routed.status_code == 200 and "exceptions-changed" in routed.headers["HX-Trigger"]
+    assert states(placed.id) == [("PACIFIC", "acknowledged")]
+    assert items("unroutable")[0].status == "resolved"
