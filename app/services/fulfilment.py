@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
 from app import connectors, queues
-from app.connectors import ConnectorError
+from app.connectors import ConnectorError, RetryPolicy
 from app.connectors.orders import SupplierOrderAnswer, SupplierOrderRequest
 from app.domain import fulfilment as flow
 from app.domain.fulfilment import LIVE_STATES
@@ -129,6 +129,17 @@ def _settings():
 
 
 # --- routing and reserving -----------------------------------------------------------------------
+
+
+# One placement attempt tries twice at most: the resends with backoff (DISPATCH_ATTEMPTS) are what carry a
+# supplier through a bad patch, and a worker must not sit through four 10-second timeouts per attempt.
+SUPPLIER_CALL_POLICY = RetryPolicy(attempts=2, base_seconds=0.5, cap_seconds=5.0, retry_after_cap_seconds=10.0)
+
+
+def supplier_call_policy() -> RetryPolicy:
+    """How hard one call to a supplier's order desk tries (tests make every supplier call quick through
+    SYNC_RETRY_POLICY)."""
+    return current_app.config.get("SYNC_RETRY_POLICY") or SUPPLIER_CALL_POLICY
 
 
 def fulfils_on_accept() -> bool:
@@ -396,7 +407,7 @@ def _attempt(supplier_order_id: int) -> _Step:
     request = SupplierOrderRequest(key=supplier_order.idempotency_key, ship_to=_ship_to(order),
                                    service=supplier_order.service, lines=flow.supplier_lines(supplier_order.lines))
     try:
-        answer = connectors.place_supplier_order(settings, request, policy=sync.retry_policy(),
+        answer = connectors.place_supplier_order(settings, request, policy=supplier_call_policy(),
                                                  token_cache=sync.RedisTokenCache())
     except ConnectorError as error:
         return _no_answer(supplier_order_id, attempt, error)
@@ -708,7 +719,7 @@ def _cancel_at_supplier(supplier_order: SupplierOrder, who: str) -> str:
         return "cancelled"
     try:
         answer = connectors.cancel_supplier_order(sync.connection_settings(supplier_order.supplier),
-                                                  supplier_order.supplier_ref, policy=sync.retry_policy(),
+                                                  supplier_order.supplier_ref, policy=supplier_call_policy(),
                                                   token_cache=sync.RedisTokenCache())
     except ConnectorError as error:
         order = _locked_order(order_id)
@@ -776,7 +787,7 @@ def poll_supplier_orders(supplier_id: int | None = None) -> int:
         supplier_order = db.session.get(SupplierOrder, supplier_order_id)
         try:
             status = connectors.supplier_order_status(sync.connection_settings(supplier_order.supplier),
-                                                      supplier_order.supplier_ref, policy=sync.retry_policy(),
+                                                      supplier_order.supplier_ref, policy=supplier_call_policy(),
                                                       token_cache=sync.RedisTokenCache())
         except ConnectorError as error:
             log.warning("supplier_order_poll_failed supplier_order=%s reason=%s", supplier_order_id, error.reason)
