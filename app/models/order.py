@@ -15,7 +15,8 @@ SERVICE_LEVELS = ("standard", "express")
 
 class Order(db.Model):
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("channel", "external_id"), Index("ix_orders_placed_at", "placed_at"))
+    __table_args__ = (UniqueConstraint("channel", "external_id"), Index("ix_orders_placed_at", "placed_at"),
+                      Index("ix_orders_status", "status"))  # the flow panel and the order list count by status
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
