@@ -290,7 +290,7 @@ def main() -> int:
     parser.add_argument("--only", choices=("hot", "spread"))
     parser.add_argument("--rounds", type=int, default=2, help="each method this many times, alternating; best rate kept")
     options = parser.parse_args()
-    url = os.environ.get("BENCH_RESERVE_DATABASE_URL", DEFAULT_PG_URL)
+    url = os.environ.get("BENCH_RESERVE_DATABASE_URL", DEFAULT_PG_URL).replace("postgresql://", "postgresql+psycopg://", 1)
     load = os.getloadavg()
     print(f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before the run; "
           f"{options.clients} client processes x {options.plans} plans; {make_url(url).database}", flush=True)
