@@ -696,6 +696,7 @@ SECRET_SETUPS = [
 @pytest.mark.parametrize(("auth", "credentials", "secret"), SECRET_SETUPS)
 def test_secrets_never_appear_in_exchanges_error_messages_or_logs_of_a_failing_sync(auth, credentials, secret, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the app quiets httpx; its request log must still be masked
     # The supplier even echoes the credential back in its error body: it must still not surface.
     supplier = FakeSupplier(always(lambda: httpx.Response(503, text=f"overloaded, key={secret}")))
     with pytest.raises(ConnectorError) as caught:
@@ -712,6 +713,7 @@ def test_secrets_never_appear_in_exchanges_error_messages_or_logs_of_a_failing_s
 
 def test_oauth2_secrets_and_issued_tokens_never_appear_in_errors_or_logs(caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the app quiets httpx; its request log must still be masked
     supplier, _ = oauth_supplier(refuse_tokens={"at-issued-token-1", "at-issued-token-2"})
     with pytest.raises(ConnectorError) as caught:
         pull(oauth_connection(), supplier)
