@@ -202,16 +202,39 @@ def fulfilments(kind: str, order_id: str) -> list[dict]:
 # --- what the shop does ---------------------------------------------------------------------------
 
 
-def place_orders(kind: str, count: int, skus: list[str], console_url: str, code: str | None = None, *,
-                 deliver: bool = True, unknown_sku: bool = False, now: datetime | None = None,
-                 client: httpx.Client | None = None) -> list[dict]:
+def ship_to_country(kind: str, order: dict) -> str | None:
+    """Where an order in the channel's own shape goes."""
+    if kind == "shopify":
+        return (order.get("shipping_address") or {}).get("country_code")
+    return (order.get("shipping") or {}).get("country")
+
+
+def build_order_selling(kind: str, number: int, sold: list[str] | dict[str, list[str]], now: datetime, *,
+                        unknown_sku: bool = False) -> dict | None:
+    """build_order from what the shop sells, or from what it sells per ship-to country (None when nothing is sold
+    where this order goes)."""
+    if isinstance(sold, dict):  # the address is drawn before the lines: a first draw says where the order goes
+        sold = sold.get(ship_to_country(kind, build_order(kind, number, ["-"], now))) or []
+        if not sold:
+            return None
+    return build_order(kind, number, sold, now, unknown_sku=unknown_sku)
+
+
+def place_orders(kind: str, count: int, skus: list[str] | dict[str, list[str]], console_url: str,
+                 code: str | None = None, *, deliver: bool = True, unknown_sku: bool = False,
+                 now: datetime | None = None, client: httpx.Client | None = None) -> list[dict]:
     """Customers place `count` orders; each is sent to the console as a signed orders/create webhook
-    (unless `deliver` is off: a webhook lost on the way, for the reconciliation pull to find)."""
+    (unless `deliver` is off: a webhook lost on the way, for the reconciliation pull to find).
+
+    `skus` is what the shop sells, or what it sells per ship-to country (a shop sells what reaches its customer).
+    """
     now = now or datetime.now(UTC)
     placed = []
     for _ in range(max(0, min(MAX_ORDERS_PER_CALL, count))):
         number = int(_redis().incr(KEY.format(kind=kind, part="number")))
-        order = build_order(kind, number, skus, now, unknown_sku=unknown_sku)
+        order = build_order_selling(kind, number, skus, now, unknown_sku=unknown_sku)
+        if order is None:  # nothing the shop sells reaches this customer: no sale
+            continue
         save_order(kind, order)
         placed.append(order)
         if deliver:
@@ -273,18 +296,19 @@ def place_demo_orders() -> int:
     from sqlalchemy import select
 
     from app.extensions import db
-    from app.models import Channel, Product
+    from app.models import Channel
+    from app.services.demo import shippable_skus_by_country
 
     config = current_app.config["DROPDESK"]
     per_minute = rate() if config.sandbox else 0
     if not per_minute:
         return 0
-    skus = list(db.session.scalars(select(Product.sku).where(Product.active.is_(True)).order_by(Product.sku).limit(400)))
+    routable = shippable_skus_by_country()
     placed = 0
     for index in range(per_minute):
         kind = KINDS[index % 2]
         channel = db.session.scalar(select(Channel.code).where(Channel.kind == kind, Channel.active.is_(True)))
         if channel is None:
             continue
-        placed += len(place_orders(kind, 1, skus, config.sandbox_url, channel, unknown_sku=random.random() < 0.1))
+        placed += len(place_orders(kind, 1, routable, config.sandbox_url, channel, unknown_sku=random.random() < 0.1))
     return placed

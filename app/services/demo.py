@@ -395,20 +395,21 @@ def _seed_intake(now) -> int:
     import json
 
     from app.models import Channel, InboundPayload
-    from app.sandbox.storefront import build_order, save_order
+    from app.sandbox.storefront import build_order_selling, save_order
     from app.services import intake
 
     if db.session.scalar(select(InboundPayload.id).where(InboundPayload.source == intake.SOURCE).limit(1)) is not None:
         return 0
     channels = {channel.kind: channel for channel in db.session.scalars(select(Channel))}
-    skus = list(db.session.scalars(select(Product.sku).order_by(Product.sku).limit(400)))
+    routable = shippable_skus_by_country()
     created = 0
     for number in range(1, 25):
         kind = ("shopify", "woocommerce")[number % 2]
         channel = channels.get(kind)
-        if channel is None:
+        order = build_order_selling(kind, 900 + number, routable, now - timedelta(hours=number * 3),
+                                    unknown_sku=number % 6 == 0)
+        if channel is None or order is None:
             continue
-        order = build_order(kind, 900 + number, skus, now - timedelta(hours=number * 3), unknown_sku=number % 6 == 0)
         if number % 8 == 1:
             order["shipping_address" if kind == "shopify" else "shipping"] = None
         if number % 11 == 4 and kind == "woocommerce":
@@ -439,7 +440,7 @@ def _seed_order_flow(now) -> int:
 
     from app.models import Channel, InboundPayload
     from app.sandbox import supplier_orders
-    from app.sandbox.storefront import build_order, save_order
+    from app.sandbox.storefront import build_order_selling, save_order
     from app.services import fulfilment, intake
 
     if not current_app.config["DROPDESK"].sandbox or not fulfilment.fulfils_on_accept():
@@ -449,27 +450,16 @@ def _seed_order_flow(now) -> int:
         return 0
     for code, wanted in DEMO_ORDER_MODES.items():
         supplier_orders.set_order_mode(code, supplier_orders.parse_order_mode(wanted))
-    routable: dict[str, set[str]] = {}
-    for sku, ships_to in db.session.execute(
-            select(Product.sku, Supplier.ships_to).join(SupplierOffer, SupplierOffer.product_id == Product.id)
-            .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
-            .join(SupplierStock, (SupplierStock.supplier_id == SupplierOffer.supplier_id)
-                  & (SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
-            .where(Supplier.status == "active", SupplierOffer.moq <= 1, SupplierStock.on_hand >= 5)):
-        for country in ships_to or []:
-            routable.setdefault(country, set()).add(sku)
+    routable = shippable_skus_by_country()
     channels = {channel.kind: channel for channel in db.session.scalars(select(Channel))}
     created = 0
     for number in range(1, DEMO_FLOWING_ORDERS + 1):
         kind = ("shopify", "woocommerce")[number % 2]
         channel = channels.get(kind)
-        # The address is drawn before the lines, so a first draw says where the order goes.
-        probe = build_order(kind, 950 + number, ["-"], now)
-        country = (probe["shipping_address"] or {}).get("country_code") if kind == "shopify" else probe["shipping"]["country"]
-        if channel is None or not routable.get(country):
-            continue
         placed_at = now - timedelta(minutes=number * 7)
-        order = build_order(kind, 950 + number, sorted(routable[country])[:300], placed_at)
+        order = build_order_selling(kind, 950 + number, routable, placed_at)
+        if channel is None or order is None:
+            continue
         save_order(kind, order)  # the shop knows its own orders: tracking is pushed back to them
         payload = InboundPayload(source=intake.SOURCE, channel_id=channel.id, delivery_id=f"{channel.code}:demo-flow:{number}",
                                  headers={}, body=json.dumps(order), received_at=placed_at, status="pending",
@@ -479,3 +469,20 @@ def _seed_order_flow(now) -> int:
         intake.process_payload(payload.id)  # accepted: intake queues its fulfilment
         created += 1
     return created
+
+
+def shippable_skus_by_country(min_on_hand: int = 5) -> dict[str, list[str]]:
+    """Per country, the SKUs some active supplier shipping there has at least `min_on_hand` of (no MOQ): what a demo
+    shop sells there, so most demo orders can be routed and the queue shows the exceptions, not the whole catalog."""
+    routable: dict[str, set[str]] = {}
+    for sku, ships_to in db.session.execute(
+            select(Product.sku, Supplier.ships_to).join(SupplierOffer, SupplierOffer.product_id == Product.id)
+            .join(Supplier, Supplier.id == SupplierOffer.supplier_id)
+            .join(SupplierStock, (SupplierStock.supplier_id == SupplierOffer.supplier_id)
+                  & (SupplierStock.supplier_sku == SupplierOffer.supplier_sku))
+            .where(Supplier.status == "active", Product.active.is_(True), SupplierOffer.moq <= 1,
+                   SupplierStock.on_hand >= min_on_hand)):
+        for country in ships_to or []:
+            routable.setdefault(country, set()).add(sku)
+    return {country: sorted(skus)[:300] for country, skus in routable.items()}
+
