@@ -24,6 +24,8 @@ stock_cli = AppGroup("stock", help="Supplier stock.")
 sync_cli = AppGroup("sync", help="Stock sync with suppliers.")
 feeds_cli = AppGroup("feeds", help="Supplier stock feeds.")
 intake_cli = AppGroup("intake", help="Order intake from sales channels.")
+orders_cli = AppGroup("orders", help="Orders after intake: routing, reservations, supplier orders.")
+channels_cli = AppGroup("channels", help="Sales channels.")
 
 
 @users_cli.command("create")
@@ -301,7 +303,80 @@ def intake_normalize(paths: tuple[str, ...]) -> None:
     run_scenarios(paths, normalize_scenario)
 
 
+@orders_cli.command("fulfil")
+@click.argument("order_id", type=int)
+def orders_fulfil(order_id: int) -> None:
+    """Route an accepted ORDER_ID, hold its stock and make its supplier orders (the workers send them)."""
+    from app.services import fulfilment
+
+    try:
+        outcome = fulfilment.fulfil_order(order_id)
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    shipments = fulfilment.shipments_of(order_id)
+    click.echo(f"Order {order_id}: {outcome.status.replace('_', ' ')}. {outcome.message}".rstrip())
+    for shipment in shipments:
+        click.echo(f"  {shipment.supplier.code} {shipment.status} key {shipment.idempotency_key}: "
+                   + ", ".join(f"{line['qty']} × {line['sku']}" for line in shipment.lines))
+
+
+@orders_cli.command("show")
+@click.argument("order_id", type=int)
+def orders_show(order_id: int) -> None:
+    """An order's status, each supplier order with its tracking, and what its reservations hold."""
+    from app.services import fulfilment, routing
+
+    try:
+        order = routing.get_order(order_id)
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    click.echo(f"Order {order.label} ({order.channel}): {order.status.replace('_', ' ')}")
+    for shipment in fulfilment.shipments_of(order_id):
+        tracking = f", {shipment.tracking_carrier} {shipment.tracking_number}" if shipment.tracking_number else ""
+        click.echo(f"  {shipment.supplier.code} {shipment.status}{tracking} (ref {shipment.supplier_ref or '—'})")
+    for reservation, events in fulfilment.ledger_of(order_id):
+        click.echo(f"  hold #{reservation.id} {reservation.qty} × {reservation.supplier_sku}: {reservation.state} "
+                   f"({', '.join(event.kind for event in events)})")
+
+
+@orders_cli.command("cancel")
+@click.argument("order_id", type=int)
+@click.option("--reason", required=True, help="Why: kept on the order's timeline.")
+def orders_cancel(order_id: int, reason: str) -> None:
+    """Cancel ORDER_ID: at each supplier that has not shipped it, its reservations released."""
+    from app.services import fulfilment
+
+    if not reason.strip():
+        raise click.ClickException("Say why the order is cancelled (--reason).")
+    try:
+        outcome = fulfilment.cancel_order(order_id, "cli", reason)
+    except ServiceError as problem:
+        raise click.ClickException(problem.message) from None
+    click.echo(f"Order {order_id}: {outcome.status.replace('_', ' ')}; {len(outcome.cancelled)} supplier order(s) "
+               f"cancelled, {len(outcome.kept)} already shipped, {len(outcome.failed)} could not be reached.")
+
+
+@channels_cli.command("publish")
+@click.argument("code")
+def channels_publish(code: str) -> None:
+    """Tell channel CODE what it may sell now (only what changed since it was last told)."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Channel
+    from app.services import channel_publish
+
+    channel_id = db.session.scalar(select(Channel.id).where(Channel.code == code))
+    if channel_id is None:
+        raise click.ClickException(f"No channel {code}.")
+    report = channel_publish.publish_channel_quantities(channel_id)
+    click.echo(f"{report.channel}: {report.outcome}; {report.sent} sent ({report.delisted} delisted, {report.relisted} "
+               f"relisted) of {report.compared} compared. {report.message}".rstrip())
+    if report.outcome == "failed":
+        sys.exit(1)
+
+
 def init_app(app: Flask) -> None:
     for command in (users_cli, demo_cli, secrets_cli, stock_cli, sync_cli, routing_cli, rules_cli, feeds_cli, intake_cli,
-                    settings):
+                    orders_cli, channels_cli, settings):
         app.cli.add_command(command)

@@ -301,8 +301,9 @@ def _reserve_and_create(order_id: int, line_ids: list[int], rule_set: RuleSet | 
                + (f", rule set v{rule_set.version}" if rule_set else ""),
                {"decision": decision.id, "supplier_orders": [s.id for s in created],
                 "suppliers": [s.supplier for s in plan.shipments]})
+    units = sum(hold.qty for hold in holds)
     _add_event(order.id, "reserved", "system",
-               f"{sum(hold.qty for hold in holds)} units held: "
+               f"{units} unit{'' if units == 1 else 's'} held: "
                + ", ".join(f"{hold.qty} × {hold.supplier_sku}" for hold in holds),
                {"reservations": reservation_ids})
     _settle(order)

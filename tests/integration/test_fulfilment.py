@@ -558,3 +558,23 @@ def test_r_in_the_queue_routes_an_order_waiting_on_a_person_again_once_stock_cam
     assert routed.status_code == 200 and "exceptions-changed" in routed.headers["HX-Trigger"]
     assert states(placed.id) == [("PACIFIC", "acknowledged")]
     assert items("unroutable")[0].status == "resolved"
+
+
+def test_the_command_line_fulfils_shows_and_cancels_an_order(world, desks, app):
+    placed = accepted("#2031", [("MUG-1", 2, "12.00"), ("LAMP-1", 1, "40.00")])
+    runner = app.test_cli_runner()
+    fulfilled = runner.invoke(args=["orders", "fulfil", str(placed.id)])
+    assert fulfilled.exit_code == 0, fulfilled.output
+    assert f"Order {placed.id}: routed." in fulfilled.output
+    assert "ACME" in fulfilled.output and "MAPLE" in fulfilled.output and "2 × MUG-1" in fulfilled.output
+    shown = runner.invoke(args=["orders", "show", str(placed.id)])
+    assert "ACME acknowledged" in shown.output and "MAPLE acknowledged" in shown.output
+    assert "2 × ACME-MUG-1: confirmed (created, confirmed)" in shown.output
+    assert runner.invoke(args=["orders", "cancel", str(placed.id), "--reason", " "]).exit_code == 1
+    cancelled = runner.invoke(args=["orders", "cancel", str(placed.id), "--reason", "customer changed their mind"])
+    assert cancelled.exit_code == 0 and "2 supplier order(s) cancelled" in cancelled.output
+    assert states(placed.id) == [("ACME", "cancelled"), ("MAPLE", "cancelled")]
+    assert reserved("ACME", "MUG-1") == 0 and reserved("MAPLE", "LAMP-1") == 0
+    missing = runner.invoke(args=["orders", "show", "999999"])
+    assert missing.exit_code == 1 and "No order with id 999999" in missing.output
+    assert "No channel nope" in runner.invoke(args=["channels", "publish", "nope"]).output
