@@ -2,7 +2,7 @@
 
 usage: PYTHONPATH=. .venv/bin/python tests/bench/bench_intake.py [--rates 25,50,100,150] [--seconds 4]
                                                                  [--only sqlite|postgresql] [--web-workers 2]
-                                                                 [--web-threads 1] [--worker-nice 0]
+                                                                 [--web-threads 1] [--worker-nice 10]
 
 On SQLite (a temp file) and on PostgreSQL (BENCH_INTAKE_DATABASE_URL, default
 postgresql+psycopg://postgres@127.0.0.1:5432/dropdesk_bench_intake, created anew), each built by the
@@ -258,7 +258,8 @@ def main() -> int:
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=1)
-    parser.add_argument("--worker-nice", type=int, default=0, help="run the RQ workers at this CPU niceness")
+    parser.add_argument("--worker-nice", type=int, default=10,
+                        help="run the RQ workers at this CPU niceness (10, as the Procfile runs them; 0 for none)")
     options = parser.parse_args()
     load = os.getloadavg()
     print(f"{psutil.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before the run")
