@@ -3,50 +3,32 @@ order per shipment, acknowledged, shipped with tracking; refusals and silences r
 a person with its trace, duplicates placed once, cancellations, reconciliation."""
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.connectors import RetryPolicy
 from app.extensions import db
 from app.models import ExceptionItem, Order, Reservation, SupplierOrder, SupplierStock
-from app.sandbox import sandbox_connection, sandbox_credentials
 from app.services import ServiceError, fulfilment
 from tests.helpers import csrf_token_from, login
-from tests.integration.routing_world import offer, order, product, rule_set, service, supplier
-
-CODES = ("ACME", "MAPLE", "PACIFIC")
+from tests.integration.order_world import desk_suppliers, sandbox_desks
+from tests.integration.routing_world import offer, order, product, rule_set
 
 
 @pytest.fixture
 def desks(app, sandbox_url, monkeypatch):
     """The sandbox suppliers' order desks, emptied and accepting; resends without waiting, one quick try each."""
-    monkeypatch.setitem(app.config, "DROPDESK", dataclasses.replace(
-        app.config["DROPDESK"], dispatch_attempts=3, dispatch_backoff_seconds=(0,)))
-    monkeypatch.setitem(app.config, "SYNC_RETRY_POLICY", RetryPolicy(attempts=1, base_seconds=0, cap_seconds=0))
-    with httpx.Client(base_url=f"{sandbox_url}/sandbox/suppliers", timeout=30) as http:
-        for code in CODES:
-            http.delete(f"/{code}/orders").raise_for_status()
-            http.post(f"/{code}/order-mode", json={"mode": "accept"}).raise_for_status()
+    with sandbox_desks(app, sandbox_url, monkeypatch, attempts=3) as http:
         yield http
-        for code in CODES:
-            http.post(f"/{code}/order-mode", json={"mode": "accept"})
 
 
 @pytest.fixture
 def world(desks, sandbox_url):
     """ACME (mugs), MAPLE (lamps), PACIFIC (both, dearer: the next choice), all shipping in the US, each
     connected to its sandbox desk; stock confirmed a minute ago (fresh); the active rules pick the cheapest plan."""
-    rows = {}
-    for code, fee in (("ACME", "0"), ("MAPLE", "1.00"), ("PACIFIC", "2.00")):
-        row = supplier(code, "US", ["US"], fee=fee)
-        row.connection_type, row.connection_options, row.feed_mapping = sandbox_connection(code, sandbox_url)
-        row.credentials = sandbox_credentials(code)
-        service(row, "UPS", "ground", {"US": ("5.00", "0.40", 3)})
-        rows[code] = row
+    rows = desk_suppliers(sandbox_url)
     mug, lamp = product("MUG-1", "12.00"), product("LAMP-1", "40.00")
     offer(rows["ACME"], mug, "4.00", 50)
     offer(rows["MAPLE"], lamp, "19.00", 10)

@@ -2,16 +2,13 @@
 reason), the ops home's flow panel, and the reroute-by-hand form of an order waiting on a person."""
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import timedelta
 from decimal import Decimal
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from app.connectors import RetryPolicy
 from app.extensions import db
 from app.models import (
     AuditEntry,
@@ -24,11 +21,10 @@ from app.models import (
     SupplierStock,
 )
 from app.models.types import utcnow
-from app.sandbox import sandbox_connection, sandbox_credentials
 from app.services import fulfilment, inventory
 from tests.helpers import csrf_token_from, login
-from tests.integration.order_world import long_trace, shipment_plan
-from tests.integration.routing_world import offer, order, product, service, supplier
+from tests.integration.order_world import desk_suppliers, long_trace, sandbox_desks, shipment_plan
+from tests.integration.routing_world import offer, order, product, supplier
 
 
 def htmx(token: str, target: str | None = None) -> dict:
@@ -255,19 +251,10 @@ def test_the_flow_panel_counts_todays_orders_and_links_open_exceptions_by_kind(c
     assert 'id="order-flow"' not in client.get("/overview").text  # buyers do not follow orders
 
 
-CODES = ("ACME", "MAPLE", "PACIFIC")
-
-
 @pytest.fixture
 def desks(app, sandbox_url, monkeypatch):
     """The sandbox suppliers' order desks, emptied and accepting; one quick try per dispatch."""
-    monkeypatch.setitem(app.config, "DROPDESK", dataclasses.replace(
-        app.config["DROPDESK"], dispatch_attempts=1, dispatch_backoff_seconds=(0,)))
-    monkeypatch.setitem(app.config, "SYNC_RETRY_POLICY", RetryPolicy(attempts=1, base_seconds=0, cap_seconds=0))
-    with httpx.Client(base_url=f"{sandbox_url}/sandbox/suppliers", timeout=30) as http:
-        for code in CODES:
-            http.delete(f"/{code}/orders").raise_for_status()
-            http.post(f"/{code}/order-mode", json={"mode": "accept"}).raise_for_status()
+    with sandbox_desks(app, sandbox_url, monkeypatch, attempts=1) as http:
         yield http
 
 
@@ -275,13 +262,7 @@ def desks(app, sandbox_url, monkeypatch):
 def waiting_order(desks, sandbox_url):
     """Fifty lamps no one has (MAPLE and PACIFIC hold ten each): the order waits on a person; then PACIFIC's
     stock comes in."""
-    rows = {}
-    for code, fee in (("ACME", "0"), ("MAPLE", "1.00"), ("PACIFIC", "2.00")):
-        row = supplier(code, "US", ["US"], fee=fee)
-        row.connection_type, row.connection_options, row.feed_mapping = sandbox_connection(code, sandbox_url)
-        row.credentials = sandbox_credentials(code)
-        service(row, "UPS", "ground", {"US": ("5.00", "0.40", 3)})
-        rows[code] = row
+    rows = desk_suppliers(sandbox_url)
     lamp = product("LAMP-1", "40.00")
     offer(rows["ACME"], product("MUG-1", "12.00"), "4.00", 50)
     offer(rows["MAPLE"], lamp, "19.00", 10)
