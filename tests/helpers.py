@@ -1,7 +1,10 @@
-"""Small helpers shared by integration and browser tests."""
+"""Small helpers shared by integration and browser tests and the benchmarks."""
 from __future__ import annotations
 
 import re
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from app.config import Config
 
@@ -12,6 +15,17 @@ def make_config(database_url: str, redis_url: str, **settings: str) -> Config:
     environ = {"DROPDESK_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                "LOGIN_RATE_LIMIT": "1000 per minute", **settings}
     return Config.from_environ(environ)
+
+
+def ensure_postgres_database(url: str) -> None:
+    """A new, empty PostgreSQL database (dropped first if it exists), through a connection to `postgres`: the
+    migrations then build it from nothing, whatever an earlier run or branch left in it."""
+    target = make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
 
 
 def csrf_token_from(html: str) -> str:

@@ -58,7 +58,7 @@ from app.models import StockAlert, StockChange, Supplier, SupplierStock, SyncRun
 from app.services.stock import confirmed_at
 from app.services.stock_updates import threshold_for
 from app.services.sync import apply_pull
-from tests.helpers import make_config
+from tests.helpers import ensure_postgres_database, make_config
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dropdesk_bench"
 # The sandbox ACME supplier's mapping, without cost: flat records under "items".
@@ -106,15 +106,6 @@ def make_feeds(records: int, seed: int = 20261124) -> Feeds:
 
 # --- the database -----------------------------------------------------------------------------
 
-def ensure_postgres_database(url: str) -> None:
-    """A new, empty bench database (dropped first if it exists), through a connection to `postgres`: the
-    migrations then build it from nothing, whatever an earlier run or branch left in it."""
-    target = make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def build_app(url: str):

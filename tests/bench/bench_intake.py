@@ -42,6 +42,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
+from tests.helpers import ensure_postgres_database
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dropdesk_bench_intake"
@@ -56,14 +58,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def ensure_postgres_database(url: str) -> None:
-    """A new, empty bench database (dropped first if it exists): the migrations build it from nothing."""
-    target = make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def prepare(env: dict, database_url: str) -> None:

@@ -50,6 +50,8 @@ import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tests.helpers import ensure_postgres_database
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dropdesk_bench_reserve"
 SPREAD_SKUS = 10_000
 SPREAD_ON_HAND = 1_000
@@ -63,14 +65,6 @@ Plan = list[tuple[int, str, int]]  # (supplier id, supplier SKU, units) per line
 
 # --- the database -----------------------------------------------------------------------------
 
-def ensure_postgres_database(url: str) -> None:
-    """A new, empty bench database (dropped first if it exists): the migrations build it from nothing."""
-    target = make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def make_app(url: str):

@@ -35,8 +35,8 @@ from app.models import Product, Supplier, SupplierOffer, SupplierStock
 from app.services.paging import encode_cursor
 from app.services.stock import StockFilter, list_skus, list_stock
 from app.services.stock_totals import refresh_product_totals
-from tests.bench.bench_ingest import DEFAULT_PG_URL, ensure_postgres_database
-from tests.helpers import make_config
+from tests.bench.bench_ingest import DEFAULT_PG_URL
+from tests.helpers import ensure_postgres_database, make_config
 
 SUPPLIERS = 20
 OFFERS_PER_PRODUCT = 5
