@@ -190,6 +190,17 @@ def cpu_seconds(backend_pid: int) -> tuple[float, float]:
     return time.process_time(), backend.user + backend.system
 
 
+def timed_plans(hold, plans: list[Plan], backend: int, client: int, ready, start) -> tuple:
+    """A warm client's measured run: say it is ready, wait for the others, hold every plan; (client, outcomes,
+    started, finished, CPU seconds of this process and of its PostgreSQL backend)."""
+    ready.put(client)
+    start.wait()
+    started, cpu = time.monotonic(), cpu_seconds(backend)
+    outcomes = [hold(plan) for plan in plans]
+    finished, cpu = time.monotonic(), [after - before for after, before in zip(cpu_seconds(backend), cpu)]
+    return client, outcomes, started, finished, cpu
+
+
 def dropdesk_client(url: str, client: int, plans: list[Plan], warm: list[Plan], folder: str, ready, start, results):
     """(a): inventory.reserve_plan per plan, in this process's app context; the log goes to a file."""
     logging.basicConfig(level=logging.INFO, filename=os.path.join(folder, f"client-{client}.log"))
@@ -211,13 +222,9 @@ def dropdesk_client(url: str, client: int, plans: list[Plan], warm: list[Plan], 
             hold(plan)
         backend = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
         db.session.commit()
-        ready.put(client)
-        start.wait()
-        started, cpu = time.monotonic(), cpu_seconds(backend)
-        outcomes = [hold(plan) for plan in plans]
-        finished, cpu = time.monotonic(), [after - before for after, before in zip(cpu_seconds(backend), cpu)]
+        measured = timed_plans(hold, plans, backend, client, ready, start)
         db.session.remove()
-    results.put((client, outcomes, started, finished, cpu))
+    results.put(measured)
 
 
 def raw_client(url: str, client: int, plans: list[Plan], warm: list[Plan], folder: str, ready, start, results):
@@ -239,13 +246,7 @@ def raw_client(url: str, client: int, plans: list[Plan], warm: list[Plan], folde
 
         for plan in warm:
             hold(plan)
-        backend = connection.info.backend_pid
-        ready.put(client)
-        start.wait()
-        started, cpu = time.monotonic(), cpu_seconds(backend)
-        outcomes = [hold(plan) for plan in plans]
-        finished, cpu = time.monotonic(), [after - before for after, before in zip(cpu_seconds(backend), cpu)]
-    results.put((client, outcomes, started, finished, cpu))
+        results.put(timed_plans(hold, plans, connection.info.backend_pid, client, ready, start))
 
 
 def raw_same_work_client(url: str, client: int, plans: list[Plan], warm: list[Plan], folder: str, ready, start,
@@ -292,13 +293,7 @@ def raw_same_work_client(url: str, client: int, plans: list[Plan], warm: list[Pl
 
         for plan in warm:
             hold(plan)
-        backend = connection.info.backend_pid
-        ready.put(client)
-        start.wait()
-        started, cpu = time.monotonic(), cpu_seconds(backend)
-        outcomes = [hold(plan) for plan in plans]
-        finished, cpu = time.monotonic(), [after - before for after, before in zip(cpu_seconds(backend), cpu)]
-    results.put((client, outcomes, started, finished, cpu))
+        results.put(timed_plans(hold, plans, connection.info.backend_pid, client, ready, start))
 
 
 def run_method(client_fn, url: str, plans: list[list[Plan]], warm_supplier: int, folder: str):
