@@ -560,3 +560,24 @@ def test_the_command_line_fulfils_shows_and_cancels_an_order(world, desks, app):
     missing = runner.invoke(args=["orders", "show", "999999"])
     assert missing.exit_code == 1 and "No order with id 999999" in missing.output
     assert "No channel nope" in runner.invoke(args=["channels", "publish", "nope"]).output
+
+
+def test_a_supplier_without_an_order_api_gets_its_order_placed_by_a_person_once(world, desks, monkeypatch):
+    options = dict(world["ACME"].connection_options)
+    options.pop("orders")
+    world["ACME"].connection_options = options
+    db.session.commit()
+    placed = accepted("#2032", [("MUG-1", 1, "12.00")])
+    [supplier_order_id] = fulfilment.fulfil_order(placed.id).supplier_order_ids
+    assert states(placed.id) == [("ACME", "pending")]
+    [item] = items("reconciliation")
+    assert item.reason_code == "no_order_api" and item.order_id == placed.id
+    assert "by hand" in item.reason and supplier_orders(placed.id)[0].idempotency_key in item.reason
+    # Sent again (a duplicate job, the sweeper): still one item, and the sweeper leaves it to the person.
+    assert fulfilment.dispatch_supplier_order(supplier_order_id) == "manual"
+    assert len(items("reconciliation")) == 1
+    resent = []
+    monkeypatch.setattr(fulfilment, "_dispatch_soon", resent.extend)
+    assert fulfilment.requeue_stuck_dispatches(older_than=timedelta(0)) == 0 and resent == []
+    assert taken(desks, "ACME")["posts_by_key"] == {}
+    assert reserved("ACME", "MUG-1") == 1  # the units stay held for the order a person places
