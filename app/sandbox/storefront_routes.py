@@ -7,6 +7,7 @@ Public on purpose (it plays the shop, which checks its own credentials) and exem
 """
 from __future__ import annotations
 
+import functools
 import hmac
 from datetime import datetime
 
@@ -20,6 +21,16 @@ bp = Blueprint("sandbox_storefront", __name__, url_prefix="/sandbox/storefront")
 MAX_LIMIT = 250
 
 
+def shop_api(kind: str):
+    """A route of the shop's API: refused as the shop would refuse it (down, wrong credentials) before it runs."""
+    def decorate(view):
+        @functools.wraps(view)
+        def guarded(*args, **kwargs):
+            return _refused(kind) or view(*args, **kwargs)
+        return guarded
+    return decorate
+
+
 @bp.after_request
 def no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
@@ -27,11 +38,9 @@ def no_store(response: Response) -> Response:
 
 
 @bp.get("/shopify/admin/api/<version>/orders.json")
+@shop_api("shopify")
 def shopify_orders(version: str):
     """Shopify's REST shape: `updated_at_min`, `limit`, cursor paging by a `Link: <…>; rel="next"` header."""
-    refused = _refused("shopify")
-    if refused:
-        return refused
     since = _instant("updated_at_min")
     limit = _limit()
     offset = _offset(request.args.get("page_info"))
@@ -47,11 +56,9 @@ def shopify_orders(version: str):
 
 
 @bp.get("/woocommerce/wp-json/wc/v3/orders")
+@shop_api("woocommerce")
 def woocommerce_orders():
     """WooCommerce's REST v3 shape: `modified_after`, `per_page`, `page`, X-WP-Total / X-WP-TotalPages."""
-    refused = _refused("woocommerce")
-    if refused:
-        return refused
     since = _instant("modified_after")
     per_page = _limit("per_page", default=10, maximum=100)
     page = max(1, request.args.get("page", 1, type=int) or 1)
@@ -63,11 +70,9 @@ def woocommerce_orders():
 
 
 @bp.post("/shopify/admin/api/<version>/inventory_levels/set.json")
+@shop_api("shopify")
 def shopify_set_inventory(version: str):
     """Shopify's inventory_levels/set: {location_id, inventory_item_id (the sandbox takes the SKU), available}."""
-    refused = _refused("shopify")
-    if refused:
-        return refused
     wanted = request.get_json(silent=True) or {}
     sku, available = wanted.get("inventory_item_id"), wanted.get("available")
     if not sku or not isinstance(available, int) or isinstance(available, bool):
@@ -78,11 +83,9 @@ def shopify_set_inventory(version: str):
 
 
 @bp.put("/shopify/admin/api/<version>/products/<sku>.json")
+@shop_api("shopify")
 def shopify_update_product(version: str, sku: str):
     """A product's status: `active` lists it on the store, `draft` takes it off."""
-    refused = _refused("shopify")
-    if refused:
-        return refused
     status = ((request.get_json(silent=True) or {}).get("product") or {}).get("status")
     if status not in ("active", "draft", "archived"):
         return _error(422, {"status": ["is not included in the list"]})
@@ -91,11 +94,9 @@ def shopify_update_product(version: str, sku: str):
 
 
 @bp.post("/shopify/admin/api/<version>/orders/<order_id>/fulfillments.json")
+@shop_api("shopify")
 def shopify_create_fulfilment(version: str, order_id: str):
     """A shipment of an order: tracking number, company, URL and the line items it carries."""
-    refused = _refused("shopify")
-    if refused:
-        return refused
     if storefront.get_order("shopify", order_id) is None:
         return _error(404, "Not Found")
     wanted = (request.get_json(silent=True) or {}).get("fulfillment") or {}
@@ -109,11 +110,9 @@ def shopify_create_fulfilment(version: str, order_id: str):
 
 
 @bp.put("/woocommerce/wp-json/wc/v3/products/<sku>")
+@shop_api("woocommerce")
 def woocommerce_update_product(sku: str):
     """A product's stock and visibility: {stock_quantity, status: publish | private}."""
-    refused = _refused("woocommerce")
-    if refused:
-        return refused
     wanted = request.get_json(silent=True) or {}
     quantity, status = wanted.get("stock_quantity"), wanted.get("status")
     if quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool)):
@@ -127,11 +126,9 @@ def woocommerce_update_product(sku: str):
 
 
 @bp.post("/woocommerce/wp-json/wc-shipment-tracking/v3/orders/<order_id>/shipment-trackings")
+@shop_api("woocommerce")
 def woocommerce_add_tracking(order_id: str):
     """The Shipment Tracking extension (kept in the order's meta): provider, number, link, date, line items."""
-    refused = _refused("woocommerce")
-    if refused:
-        return refused
     if storefront.get_order("woocommerce", order_id) is None:
         return _error(404, "Invalid ID.", code="woocommerce_rest_shop_order_invalid_id")
     wanted = request.get_json(silent=True) or {}

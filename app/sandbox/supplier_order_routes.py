@@ -5,6 +5,7 @@ Public on purpose and exempt from CSRF, like the rest of the sandbox; mounted on
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -26,6 +27,15 @@ bp = Blueprint("sandbox_supplier_orders", __name__, url_prefix="/sandbox/supplie
 bp.after_request(remember_call)
 
 
+def supplier_api(view):
+    """A route of a supplier's order API: refused as the supplier would refuse it (unknown, a fault, wrong
+    credentials) before it runs."""
+    @functools.wraps(view)
+    def guarded(code: str, *args, **kwargs):
+        return _refused(code) or view(code, *args, **kwargs)
+    return guarded
+
+
 @bp.errorhandler(supplier_orders.OrderRequestError)
 def bad_order_request(error: supplier_orders.OrderRequestError):
     return _json_error(400, "bad_request", str(error))
@@ -35,11 +45,9 @@ def bad_order_request(error: supplier_orders.OrderRequestError):
 
 
 @bp.post("/<code>/orders")
+@supplier_api
 def place_order(code: str):
     """Take an order under its Idempotency-Key: 201 new, 200 the one already taken, 409 out of stock, or 504."""
-    refused = _refused(code)
-    if refused:
-        return refused
     if not request.headers.get("Idempotency-Key", "").strip():
         return _json_error(400, "missing_idempotency_key",
                            "The Idempotency-Key header is required: the same key always means the same order.")
@@ -72,10 +80,8 @@ def place_order(code: str):
 
 
 @bp.get("/<code>/orders/<order_id>")
+@supplier_api
 def order_status(code: str, order_id: str):
-    refused = _refused(code)
-    if refused:
-        return refused
     order = supplier_orders.get_order(code, order_id, clock.sandbox_now())
     if order is None:
         return _json_error(404, "not_found", f"{code} has no order {order_id}.")
@@ -83,10 +89,8 @@ def order_status(code: str, order_id: str):
 
 
 @bp.post("/<code>/orders/<order_id>/cancel")
+@supplier_api
 def cancel_order(code: str, order_id: str):
-    refused = _refused(code)
-    if refused:
-        return refused
     outcome = supplier_orders.cancel_order(code, order_id, clock.sandbox_now())
     if outcome is None:
         return _json_error(404, "not_found", f"{code} has no order {order_id}.")
